@@ -1,0 +1,46 @@
+// Fused softmax + cross-entropy over the vocabulary (llm.c softmax_forward, crossentropy_forward,
+// crossentropy_softmax_backward) on the cpu.
+package sparkgpt.kernels.cpu;
+
+final class CrossEntropy {
+    private CrossEntropy() {}
+
+    // logits (N,V) -> probs in place; losses[n] = -log probs[n, targets[n]]
+    static void forward(float[] acts, int logitsOff, float[] losses, int[] targets, int N, int V) {
+        Threads.parallelFor(N, (from, to) -> {
+            for (int n = from; n < to; n++) {
+                int row = logitsOff + n * V;
+                float max = Float.NEGATIVE_INFINITY;
+                for (int i = 0; i < V; i++) max = Math.max(max, acts[row + i]);
+                float targetLogit = acts[row + targets[n]];
+                float sum = 0f;
+                for (int i = 0; i < V; i++) {
+                    float e = (float) Math.exp(acts[row + i] - max);
+                    acts[row + i] = e;
+                    sum += e;
+                }
+                float inv = 1f / sum;
+                for (int i = 0; i < V; i++) acts[row + i] *= inv;
+                // -log softmax = log(sum exp(x - max)) - (x_target - max): finite even when the
+                // probability underflows to 0
+                losses[n] = (float) (Math.log(sum) - (targetLogit - max));
+            }
+        });
+    }
+
+    // dlogits = (probs - onehot(target)) * dloss, overwriting
+    static void backward(float[] dacts, int dlogitsOff, float[] acts, int probsOff, int[] targets,
+                         float dloss, int N, int V) {
+        Threads.parallelFor(N, (from, to) -> {
+            for (int n = from; n < to; n++) {
+                int p = probsOff + n * V;
+                int d = dlogitsOff + n * V;
+                int target = targets[n];
+                for (int i = 0; i < V; i++) {
+                    float indicator = i == target ? 1f : 0f;
+                    dacts[d + i] = (acts[p + i] - indicator) * dloss;
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,77 @@
+// LayerNorm over the channel dimension (llm.c layernorm_forward / layernorm_backward) on the cpu.
+package sparkgpt.kernels.cpu;
+
+final class LayerNorm {
+    private LayerNorm() {}
+
+    static final float EPS = 1e-5f; // GPT-2's layer_norm_epsilon
+
+    // out (N,C) = (inp - mean) * rstd * weight + bias; mean and rstd (N) are kept for the backward
+    static void forward(float[] acts, int outOff, int meanOff, int rstdOff, int inpOff,
+                        float[] params, int wOff, int bOff, int N, int C) {
+        Threads.parallelFor(N, (from, to) -> {
+            for (int n = from; n < to; n++) {
+                int x = inpOff + n * C;
+                float m = 0f;
+                for (int i = 0; i < C; i++) m += acts[x + i];
+                m /= C;
+                float v = 0f;
+                for (int i = 0; i < C; i++) {
+                    float d = acts[x + i] - m;
+                    v += d * d;
+                }
+                v /= C;
+                float s = (float) (1.0 / Math.sqrt(v + EPS));
+                int o = outOff + n * C;
+                for (int i = 0; i < C; i++) {
+                    acts[o + i] = s * (acts[x + i] - m) * params[wOff + i] + params[bOff + i];
+                }
+                acts[meanOff + n] = m;
+                acts[rstdOff + n] = s;
+            }
+        });
+    }
+
+    // dinp += rstd * (w*dout - mean(w*dout) - norm * mean(w*dout*norm)); dweight += sum_n norm*dout; dbias += sum_n dout
+    static void backward(float[] dacts, int dinpOff, float[] grads, int dwOff, int dbOff, int doutOff,
+                         float[] acts, int inpOff, float[] params, int wOff, int meanOff, int rstdOff, int N, int C) {
+        // dinp: rows are independent
+        Threads.parallelFor(N, (from, to) -> {
+            for (int n = from; n < to; n++) {
+                int x = inpOff + n * C;
+                int d = doutOff + n * C;
+                float m = acts[meanOff + n];
+                float s = acts[rstdOff + n];
+                float dnormMean = 0f, dnormNormMean = 0f;
+                for (int i = 0; i < C; i++) {
+                    float norm = (acts[x + i] - m) * s;
+                    float dnorm = params[wOff + i] * dacts[d + i];
+                    dnormMean += dnorm;
+                    dnormNormMean += dnorm * norm;
+                }
+                dnormMean /= C;
+                dnormNormMean /= C;
+                int o = dinpOff + n * C;
+                for (int i = 0; i < C; i++) {
+                    float norm = (acts[x + i] - m) * s;
+                    float dnorm = params[wOff + i] * dacts[d + i];
+                    dacts[o + i] += (dnorm - dnormMean - norm * dnormNormMean) * s;
+                }
+            }
+        });
+        // dweight, dbias: reduce over rows, split by channel so each element has one writer
+        Threads.parallelFor(C, (from, to) -> {
+            for (int n = 0; n < N; n++) {
+                int x = inpOff + n * C;
+                int d = doutOff + n * C;
+                float m = acts[meanOff + n];
+                float s = acts[rstdOff + n];
+                for (int i = from; i < to; i++) {
+                    float norm = (acts[x + i] - m) * s;
+                    grads[dwOff + i] += norm * dacts[d + i];
+                    grads[dbOff + i] += dacts[d + i];
+                }
+            }
+        });
+    }
+}
