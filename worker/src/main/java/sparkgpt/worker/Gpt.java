@@ -1,0 +1,205 @@
+// A GPT-2 model on one worker: the flat parameter and gradient buffers and the forward and
+// backward pass of llm.c's train_gpt2.c, run through a kernel backend.
+package sparkgpt.worker;
+
+import java.util.Random;
+import sparkgpt.kernels.Backend;
+
+/**
+ * Holds one micro-batch worth of activations. {@link #forward} returns the mean loss over the
+ * B*T positions; {@link #backward} ADDS into the gradient buffer so that micro-batches accumulate
+ * until {@link #zeroGrad}.
+ */
+public final class Gpt implements AutoCloseable {
+    public final GptConfig config;
+    public final ParameterLayout params;
+    public final ActivationLayout acts;
+    public final int batchSize;
+    private final Backend backend;
+
+    private final float[] paramBuf, gradBuf, actBuf, gradActBuf, losses;
+    private final int[] inputs, targets;
+    private boolean gradsOnHost = true;
+
+    /**
+     * @param batchSize micro-batch size B: activations are allocated for B sequences of config.blockSize()
+     */
+    public Gpt(GptConfig config, int batchSize, Backend backend) {
+        if (batchSize <= 0) throw new IllegalArgumentException("micro_batch_size must be positive, got " + batchSize);
+        this.config = config;
+        this.batchSize = batchSize;
+        this.backend = backend;
+        this.params = new ParameterLayout(config);
+        this.acts = new ActivationLayout(config, batchSize);
+        int bt = batchSize * config.blockSize();
+        paramBuf = new float[params.size()];
+        gradBuf = new float[params.size()];
+        actBuf = new float[acts.size()];
+        gradActBuf = new float[acts.size()];
+        losses = new float[bt];
+        inputs = new int[bt];
+        targets = new int[bt];
+        backend.bind(paramBuf, gradBuf, actBuf, gradActBuf, losses, inputs, targets);
+        backend.zeroGrads();
+    }
+
+    /** The flat parameter buffer. After changing it, call {@link #paramsChanged()}. */
+    public float[] parameters() {
+        return paramBuf;
+    }
+
+    /** Tells the backend that the host parameters changed (after an update or a load). */
+    public void paramsChanged() {
+        backend.uploadParams();
+    }
+
+    /** Copies a full parameter vector in (e.g. the driver's broadcast weights). */
+    public void setParameters(float[] source) {
+        if (source.length != paramBuf.length) {
+            throw new IllegalArgumentException("parameter vector has " + source.length + " floats, model expects "
+                    + paramBuf.length);
+        }
+        System.arraycopy(source, 0, paramBuf, 0, paramBuf.length);
+        backend.uploadParams();
+    }
+
+    /** The accumulated gradients, in the parameter layout (brought to the host if needed). */
+    public float[] gradients() {
+        if (!gradsOnHost) {
+            backend.downloadGrads();
+            gradsOnHost = true;
+        }
+        return gradBuf;
+    }
+
+    public void zeroGrad() {
+        backend.zeroGrads();
+        gradsOnHost = true;
+    }
+
+    /** Per-position losses of the last forward pass (B*T). */
+    public float[] losses() {
+        return losses;
+    }
+
+    public String backendName() {
+        return backend.name();
+    }
+
+    public String device() {
+        return backend.device();
+    }
+
+    /** GPT-2 / nanoGPT initialisation from a seed (see {@link Init}). */
+    public void initialize(long seed) {
+        Init.gpt2(paramBuf, params, new Random(seed));
+        backend.uploadParams();
+    }
+
+    /**
+     * Forward pass over B sequences. inputs and targets hold B*T token ids from offset off.
+     * Returns the mean cross-entropy loss.
+     */
+    public float forward(int[] in, int[] tgt, int off) {
+        int B = batchSize, T = config.blockSize(), C = config.nEmbd(), NH = config.nHead(),
+                L = config.nLayer(), V = config.vocabSize();
+        int N = B * T;
+        for (int i = 0; i < N; i++) {
+            int a = in[off + i], b = tgt[off + i];
+            if (a < 0 || a >= V || b < 0 || b >= V) {
+                throw new IllegalArgumentException("token id " + (a < 0 || a >= V ? a : b)
+                        + " out of range: vocab_size is " + V);
+            }
+        }
+        System.arraycopy(in, off, inputs, 0, N);
+        System.arraycopy(tgt, off, targets, 0, N);
+        backend.uploadBatch();
+
+        ParameterLayout p = params;
+        ActivationLayout a = acts;
+        int btc = N * C, bt = N, att2 = B * NH * T * T;
+        backend.encoderForward(a.encoded, p.wte, p.wpe, B, T, C);
+        for (int l = 0; l < L; l++) {
+            int residual = l == 0 ? a.encoded : a.residual3 + (l - 1) * btc;
+            int ln1 = a.ln1 + l * btc, ln1Mean = a.ln1Mean + l * bt, ln1Rstd = a.ln1Rstd + l * bt;
+            int qkv = a.qkv + l * 3 * btc, atty = a.atty + l * btc;
+            int preatt = a.preatt + l * att2, att = a.att + l * att2;
+            int attproj = a.attproj + l * btc, residual2 = a.residual2 + l * btc;
+            int ln2 = a.ln2 + l * btc, ln2Mean = a.ln2Mean + l * bt, ln2Rstd = a.ln2Rstd + l * bt;
+            int fch = a.fch + l * 4 * btc, fchGelu = a.fchGelu + l * 4 * btc;
+            int fcproj = a.fcproj + l * btc, residual3 = a.residual3 + l * btc;
+
+            backend.layernormForward(ln1, ln1Mean, ln1Rstd, residual, p.ln1w[l], p.ln1b[l], N, C);
+            backend.matmulForward(qkv, ln1, p.qkvw[l], p.qkvb[l], N, C, 3 * C, false);
+            backend.attentionForward(atty, preatt, att, qkv, B, T, C, NH);
+            backend.matmulForward(attproj, atty, p.attprojw[l], p.attprojb[l], N, C, C, false);
+            backend.residualForward(residual2, residual, attproj, btc);
+            backend.layernormForward(ln2, ln2Mean, ln2Rstd, residual2, p.ln2w[l], p.ln2b[l], N, C);
+            backend.matmulForward(fch, ln2, p.fcw[l], p.fcb[l], N, C, 4 * C, false);
+            backend.geluForward(fchGelu, fch, 4 * btc);
+            backend.matmulForward(fcproj, fchGelu, p.fcprojw[l], p.fcprojb[l], N, 4 * C, C, false);
+            backend.residualForward(residual3, residual2, fcproj, btc);
+        }
+        int last = a.residual3 + (L - 1) * btc;
+        backend.layernormForward(a.lnf, a.lnfMean, a.lnfRstd, last, p.lnfw, p.lnfb, N, C);
+        backend.matmulForward(a.logits, a.lnf, p.wte, -1, N, C, V, true);
+        backend.crossEntropyForward(a.logits, N, V);
+        backend.downloadLosses();
+
+        double sum = 0;
+        for (int i = 0; i < N; i++) sum += losses[i];
+        return (float) (sum / N);
+    }
+
+    /** Backward of the last forward, for the mean loss over this micro-batch (llm.c's scaling). */
+    public void backward() {
+        backward(1f / (batchSize * config.blockSize()));
+    }
+
+    /**
+     * Backward of the last forward; each position's loss is weighted by dlossPerToken (1/N for a
+     * mean over N tokens, e.g. N = the whole step's global batch). Adds into the gradients.
+     */
+    public void backward(float dlossPerToken) {
+        int B = batchSize, T = config.blockSize(), C = config.nEmbd(), NH = config.nHead(),
+                L = config.nLayer(), V = config.vocabSize();
+        int N = B * T;
+        ParameterLayout p = params;
+        ActivationLayout a = acts; // activation offsets; the gradients of activations share them
+        int btc = N * C, bt = N, att2 = B * NH * T * T;
+
+        backend.zeroGradActs();
+        backend.crossEntropyBackward(a.logits, a.logits, dlossPerToken, N, V);
+        backend.matmulBackward(a.lnf, p.wte, -1, a.logits, a.lnf, p.wte, N, C, V, true);
+        int last = a.residual3 + (L - 1) * btc;
+        backend.layernormBackward(last, p.lnfw, p.lnfb, a.lnf, last, p.lnfw, a.lnfMean, a.lnfRstd, N, C);
+        for (int l = L - 1; l >= 0; l--) {
+            int residual = l == 0 ? a.encoded : a.residual3 + (l - 1) * btc;
+            int ln1 = a.ln1 + l * btc, ln1Mean = a.ln1Mean + l * bt, ln1Rstd = a.ln1Rstd + l * bt;
+            int qkv = a.qkv + l * 3 * btc, atty = a.atty + l * btc;
+            int preatt = a.preatt + l * att2, att = a.att + l * att2;
+            int attproj = a.attproj + l * btc, residual2 = a.residual2 + l * btc;
+            int ln2 = a.ln2 + l * btc, ln2Mean = a.ln2Mean + l * bt, ln2Rstd = a.ln2Rstd + l * bt;
+            int fch = a.fch + l * 4 * btc, fchGelu = a.fchGelu + l * 4 * btc;
+            int fcproj = a.fcproj + l * btc, residual3 = a.residual3 + l * btc;
+
+            backend.residualBackward(residual2, fcproj, residual3, btc);
+            backend.matmulBackward(fchGelu, p.fcprojw[l], p.fcprojb[l], fcproj, fchGelu, p.fcprojw[l], N, 4 * C, C, false);
+            backend.geluBackward(fch, fch, fchGelu, 4 * btc);
+            backend.matmulBackward(ln2, p.fcw[l], p.fcb[l], fch, ln2, p.fcw[l], N, C, 4 * C, false);
+            backend.layernormBackward(residual2, p.ln2w[l], p.ln2b[l], ln2, residual2, p.ln2w[l], ln2Mean, ln2Rstd, N, C);
+            backend.residualBackward(residual, attproj, residual2, btc);
+            backend.matmulBackward(atty, p.attprojw[l], p.attprojb[l], attproj, atty, p.attprojw[l], N, C, C, false);
+            backend.attentionBackward(qkv, preatt, att, atty, qkv, att, B, T, C, NH);
+            backend.matmulBackward(ln1, p.qkvw[l], p.qkvb[l], qkv, ln1, p.qkvw[l], N, C, 3 * C, false);
+            backend.layernormBackward(residual, p.ln1w[l], p.ln1b[l], ln1, residual, p.ln1w[l], ln1Mean, ln1Rstd, N, C);
+        }
+        backend.encoderBackward(p.wte, p.wpe, a.encoded, B, T, C);
+        gradsOnHost = false;
+    }
+
+    @Override
+    public void close() {
+        backend.close();
+    }
+}
