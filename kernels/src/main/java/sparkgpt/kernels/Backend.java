@@ -118,7 +118,7 @@ public interface Backend extends AutoCloseable {
     void layernormBackward(int dInp, int gWeight, int gBias, int dOut, int aInp, int pWeight,
                            int aMean, int aRstd, int N, int C);
 
-    /** Attention backward: dqkv (B,T,3C) += ...; dpreatt and datt are scratch (B,NH,T,T), zeroed by zeroGradActs. */
+    /** Attention backward: dqkv (B,T,3C) += ...; dpreatt and datt (B,NH,T,T) are scratch, their contents unspecified after. */
     void attentionBackward(int dQkv, int dPreatt, int dAtt, int dOut, int aQkv, int aAtt, int B, int T, int C, int NH);
 
     /** dinp += GELU'(inp) * dout. */

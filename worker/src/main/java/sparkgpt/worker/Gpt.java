@@ -82,6 +82,15 @@ public final class Gpt implements AutoCloseable {
         return losses;
     }
 
+    /**
+     * The (B,T,V) logits of the last forward pass made without targets (a pass with targets turns
+     * them into probabilities in place). Returns the activation buffer and the offset of logits.
+     */
+    public float[] logits() {
+        backend.downloadActs();
+        return actBuf;
+    }
+
     public String backendName() {
         return backend.name();
     }
@@ -98,21 +107,22 @@ public final class Gpt implements AutoCloseable {
 
     /**
      * Forward pass over B sequences. inputs and targets hold B*T token ids from offset off.
-     * Returns the mean cross-entropy loss.
+     * Returns the mean cross-entropy loss. With tgt == null the pass stops at the logits (for
+     * sampling and tests: read them with {@link #logits()}) and returns NaN.
      */
     public float forward(int[] in, int[] tgt, int off) {
         int B = batchSize, T = config.blockSize(), C = config.nEmbd(), NH = config.nHead(),
                 L = config.nLayer(), V = config.vocabSize();
         int N = B * T;
         for (int i = 0; i < N; i++) {
-            int a = in[off + i], b = tgt[off + i];
+            int a = in[off + i], b = tgt == null ? 0 : tgt[off + i];
             if (a < 0 || a >= V || b < 0 || b >= V) {
                 throw new IllegalArgumentException("token id " + (a < 0 || a >= V ? a : b)
                         + " out of range: vocab_size is " + V);
             }
         }
         System.arraycopy(in, off, inputs, 0, N);
-        System.arraycopy(tgt, off, targets, 0, N);
+        if (tgt != null) System.arraycopy(tgt, off, targets, 0, N);
         backend.uploadBatch();
 
         ParameterLayout p = params;
@@ -143,6 +153,7 @@ public final class Gpt implements AutoCloseable {
         int last = a.residual3 + (L - 1) * btc;
         backend.layernormForward(a.lnf, a.lnfMean, a.lnfRstd, last, p.lnfw, p.lnfb, N, C);
         backend.matmulForward(a.logits, a.lnf, p.wte, -1, N, C, V, true);
+        if (tgt == null) return Float.NaN;
         backend.crossEntropyForward(a.logits, N, V);
         backend.downloadLosses();
 

@@ -1,11 +1,13 @@
-// Causal multi-head self-attention (llm.c attention_forward / attention_backward) on the cpu.
+// Causal multi-head self-attention (llm.c attention_forward / attention_backward) on the cpu,
+// with the score and value products as GEMMs per (batch, head).
 package sparkgpt.kernels.cpu;
 
 final class Attention {
     private Attention() {}
 
     // qkv (B,T,3C) holds q,k,v; preatt, att (B,NH,T,T); out (B,T,C). Row t attends to t2 <= t,
-    // scores scaled by 1/sqrt(hs); entries t2 > t of att are 0.
+    // scores scaled by 1/sqrt(hs) ("Attention Is All You Need", eq. 1); att[t, t2 > t] = 0, so the
+    // value product may run over the full rows.
     static void forward(float[] acts, int outOff, int preattOff, int attOff, int qkvOff,
                         int B, int T, int C, int NH) {
         int hs = C / NH;
@@ -14,41 +16,39 @@ final class Attention {
         Threads.parallelFor(B * NH, (from, to) -> {
             for (int bh = from; bh < to; bh++) {
                 int b = bh / NH, h = bh % NH;
+                int q = qkvOff + b * T * C3 + h * hs, k = q + C, v = q + 2 * C;
+                int pre = preattOff + bh * T * T, at = attOff + bh * T * T;
+                // preatt (T,T) = q (T,hs) . k^T
+                Matmul.gemm(false, true, T, T, hs, acts, q, C3, acts, k, C3, acts, pre, T, false);
                 for (int t = 0; t < T; t++) {
-                    int q = qkvOff + (b * T + t) * C3 + h * hs;
-                    int pre = preattOff + (bh * T + t) * T;
-                    int at = attOff + (bh * T + t) * T;
+                    int row = t * T;
                     float max = Float.NEGATIVE_INFINITY;
                     for (int t2 = 0; t2 <= t; t2++) {
-                        int k = qkvOff + (b * T + t2) * C3 + h * hs + C;
-                        float v = 0f;
-                        for (int i = 0; i < hs; i++) v += acts[q + i] * acts[k + i];
-                        v *= scale;
-                        max = Math.max(max, v);
-                        acts[pre + t2] = v;
+                        float s = acts[pre + row + t2] * scale;
+                        acts[pre + row + t2] = s;
+                        max = Math.max(max, s);
                     }
                     float sum = 0f;
                     for (int t2 = 0; t2 <= t; t2++) {
-                        float e = (float) Math.exp(acts[pre + t2] - max);
-                        acts[at + t2] = e;
+                        float e = (float) Math.exp(acts[pre + row + t2] - max);
+                        acts[at + row + t2] = e;
                         sum += e;
                     }
                     float inv = 1f / sum;
-                    for (int t2 = 0; t2 < T; t2++) acts[at + t2] = t2 <= t ? acts[at + t2] * inv : 0f;
-                    int o = outOff + (b * T + t) * C + h * hs;
-                    for (int i = 0; i < hs; i++) acts[o + i] = 0f;
-                    for (int t2 = 0; t2 <= t; t2++) {
-                        int v = qkvOff + (b * T + t2) * C3 + h * hs + 2 * C;
-                        float a = acts[at + t2];
-                        for (int i = 0; i < hs; i++) acts[o + i] += a * acts[v + i];
+                    for (int t2 = 0; t2 <= t; t2++) acts[at + row + t2] *= inv;
+                    for (int t2 = t + 1; t2 < T; t2++) {
+                        acts[at + row + t2] = 0f;
+                        acts[pre + row + t2] = 0f;
                     }
                 }
+                // out (T,hs) = att (T,T) . v (T,hs)
+                Matmul.gemm(false, false, T, hs, T, acts, at, T, acts, v, C3, acts, outOff + b * T * C + h * hs, C, false);
             }
         });
     }
 
-    // dqkv += ...; dpreatt and datt are scratch. Parallel over (b, h): each pair owns its head's
-    // columns of dqkv, so there are no write races.
+    // dqkv += ...; dpreatt and datt (B,NH,T,T) are scratch, overwritten here. Parallel over
+    // (b, h): each pair owns its head's columns of dqkv, so there are no write races.
     static void backward(float[] dacts, int dqkvOff, int dpreattOff, int dattOff, int doutOff,
                          float[] acts, int qkvOff, int attOff, int B, int T, int C, int NH) {
         int hs = C / NH;
@@ -57,42 +57,26 @@ final class Attention {
         Threads.parallelFor(B * NH, (from, to) -> {
             for (int bh = from; bh < to; bh++) {
                 int b = bh / NH, h = bh % NH;
+                int q = qkvOff + b * T * C3 + h * hs, k = q + C, v = q + 2 * C;
+                int dq = dqkvOff + b * T * C3 + h * hs, dk = dq + C, dv = dq + 2 * C;
+                int at = attOff + bh * T * T, dat = dattOff + bh * T * T, dpre = dpreattOff + bh * T * T;
+                int dout = doutOff + b * T * C + h * hs;
+                // datt (T,T) = dout (T,hs) . v^T;  dv += att^T . dout
+                Matmul.gemm(false, true, T, T, hs, dacts, dout, C, acts, v, C3, dacts, dat, T, false);
+                Matmul.gemm(true, false, T, hs, T, acts, at, T, dacts, dout, C, dacts, dv, C3, true);
+                // softmax backward: dpre = att * (datt - sum(att * datt)), times the score scale
                 for (int t = 0; t < T; t++) {
-                    int at = attOff + (bh * T + t) * T;
-                    int dat = dattOff + (bh * T + t) * T;
-                    int dpre = dpreattOff + (bh * T + t) * T;
-                    int dq = dqkvOff + (b * T + t) * C3 + h * hs;
-                    int q = qkvOff + (b * T + t) * C3 + h * hs;
-                    int dout = doutOff + (b * T + t) * C + h * hs;
-                    // backward through the value accumulation
-                    for (int t2 = 0; t2 <= t; t2++) {
-                        int v = qkvOff + (b * T + t2) * C3 + h * hs + 2 * C;
-                        int dv = dqkvOff + (b * T + t2) * C3 + h * hs + 2 * C;
-                        float a = acts[at + t2];
-                        float da = 0f;
-                        for (int i = 0; i < hs; i++) {
-                            da += acts[v + i] * dacts[dout + i];
-                            dacts[dv + i] += a * dacts[dout + i];
-                        }
-                        dacts[dat + t2] += da;
-                    }
-                    // backward through the softmax: dpre = att * (datt - sum(att * datt))
+                    int row = t * T;
                     float dot = 0f;
-                    for (int t2 = 0; t2 <= t; t2++) dot += acts[at + t2] * dacts[dat + t2];
+                    for (int t2 = 0; t2 <= t; t2++) dot += acts[at + row + t2] * dacts[dat + row + t2];
                     for (int t2 = 0; t2 <= t; t2++) {
-                        dacts[dpre + t2] += acts[at + t2] * (dacts[dat + t2] - dot);
+                        dacts[dpre + row + t2] = acts[at + row + t2] * (dacts[dat + row + t2] - dot) * scale;
                     }
-                    // backward through q . k
-                    for (int t2 = 0; t2 <= t; t2++) {
-                        int k = qkvOff + (b * T + t2) * C3 + h * hs + C;
-                        int dk = dqkvOff + (b * T + t2) * C3 + h * hs + C;
-                        float d = dacts[dpre + t2] * scale;
-                        for (int i = 0; i < hs; i++) {
-                            dacts[dq + i] += acts[k + i] * d;
-                            dacts[dk + i] += acts[q + i] * d;
-                        }
-                    }
+                    for (int t2 = t + 1; t2 < T; t2++) dacts[dpre + row + t2] = 0f;
                 }
+                // dq += dpre . k;  dk += dpre^T . q
+                Matmul.gemm(false, false, T, hs, T, dacts, dpre, T, acts, k, C3, dacts, dq, C3, true);
+                Matmul.gemm(true, false, T, hs, T, dacts, dpre, T, acts, q, C3, dacts, dk, C3, true);
             }
         });
     }

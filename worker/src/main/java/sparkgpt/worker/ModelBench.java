@@ -1,0 +1,99 @@
+// Single-process training-step benchmark of the model on one backend: forward + backward + AdamW.
+package sparkgpt.worker;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Random;
+import sparkgpt.kernels.Backend;
+import sparkgpt.kernels.cpu.CpuBackend;
+
+/**
+ * Usage: {@code ModelBench [key=value ...]} with keys n_layer, n_head, n_embd, block_size,
+ * vocab_size, batch_size, steps, warmup, device, peak_gflops. Prints one line per step and a
+ * summary (median step time, tokens/s, achieved GFLOP/s by nanoGPT's FLOP estimate, MFU, peak RSS).
+ */
+public final class ModelBench {
+    private ModelBench() {}
+
+    public static void main(String[] args) throws Exception {
+        int L = 6, NH = 6, C = 384, T = 256, V = 8192, B = 4, steps = 10, warmup = 2;
+        String device = "cpu";
+        double peakGflops = 332.8; // 2 cores x 2 FMA units x 16 lanes x 2 flops x 2.6 GHz
+        for (String a : args) {
+            String[] kv = a.replaceFirst("^--", "").split("=", 2);
+            if (kv.length != 2) throw new IllegalArgumentException("expected key=value, got " + a);
+            switch (kv[0]) {
+                case "n_layer" -> L = Integer.parseInt(kv[1]);
+                case "n_head" -> NH = Integer.parseInt(kv[1]);
+                case "n_embd" -> C = Integer.parseInt(kv[1]);
+                case "block_size" -> T = Integer.parseInt(kv[1]);
+                case "vocab_size" -> V = Integer.parseInt(kv[1]);
+                case "batch_size" -> B = Integer.parseInt(kv[1]);
+                case "steps" -> steps = Integer.parseInt(kv[1]);
+                case "warmup" -> warmup = Integer.parseInt(kv[1]);
+                case "device" -> device = kv[1];
+                case "peak_gflops" -> peakGflops = Double.parseDouble(kv[1]);
+                default -> throw new IllegalArgumentException("unknown key " + kv[0]);
+            }
+        }
+        GptConfig cfg = new GptConfig(L, NH, C, T, V);
+        Backend backend = openBackend(device);
+        try (Gpt model = new Gpt(cfg, B, backend)) {
+            model.initialize(1337);
+            AdamW opt = new AdamW(model.params, new AdamW.Options(0.9f, 0.95f, 1e-8f, 0.1f));
+            long params = model.params.size();
+            // nanoGPT estimate_mfu: 6N + 12 L C T flops per token (N without the position table)
+            double flopsPerToken = 6.0 * (params - (long) cfg.nPositions() * C) + 12.0 * L * C * T;
+            System.out.printf("config: n_layer=%d n_head=%d n_embd=%d block_size=%d vocab_size=%d batch_size=%d%n",
+                    L, NH, C, T, V, B);
+            System.out.printf("backend: %s; parameters: %,d; activations: %,d floats%n",
+                    model.device(), params, model.acts.size());
+            Random r = new Random(42);
+            int[] tokens = new int[B * T + 1];
+            double[] ms = new double[steps];
+            for (int s = -warmup; s < steps; s++) {
+                for (int i = 0; i < tokens.length; i++) tokens[i] = r.nextInt(V);
+                int[] in = Arrays.copyOf(tokens, B * T), tgt = Arrays.copyOfRange(tokens, 1, B * T + 1);
+                long t0 = System.nanoTime();
+                model.zeroGrad();
+                float loss = model.forward(in, tgt, 0);
+                model.backward();
+                float[] g = model.gradients();
+                double norm = AdamW.clipGradNorm(g, 1.0);
+                opt.update(model.parameters(), g, 3e-4f);
+                model.paramsChanged();
+                double dt = (System.nanoTime() - t0) / 1e6;
+                if (s >= 0) ms[s] = dt;
+                System.out.printf("step %d%s: loss %.4f, norm %.3f, %.1f ms%n", s, s < 0 ? " (warmup)" : "", loss, norm, dt);
+            }
+            double[] sorted = ms.clone();
+            Arrays.sort(sorted);
+            double median = sorted[steps / 2];
+            double tokPerS = B * T / (median / 1e3);
+            double gflops = flopsPerToken * tokPerS / 1e9;
+            System.out.printf("median step %.1f ms (min %.1f, max %.1f), %.0f tokens/s, %.1f GFLOP/s, mfu %.1f%% of %.1f GFLOP/s, peak RSS %s%n",
+                    median, sorted[0], sorted[steps - 1], tokPerS, gflops, 100 * gflops / peakGflops, peakGflops, peakRss());
+        }
+    }
+
+    static Backend openBackend(String device) {
+        if (device.equals("cpu")) return new CpuBackend();
+        throw new IllegalArgumentException("device must be cpu here, got " + device);
+    }
+
+    /** The process's peak resident set (VmHWM), or "n/a" off Linux. */
+    static String peakRss() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("VmHWM:")) {
+                    long kb = Long.parseLong(line.replaceAll("[^0-9]", ""));
+                    return String.format("%.0f MiB", kb / 1024.0);
+                }
+            }
+        } catch (Exception ignored) {
+            // not Linux
+        }
+        return "n/a";
+    }
+}
