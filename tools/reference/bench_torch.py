@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Times a nanoGPT-style training step (forward + backward + AdamW) in PyTorch on the CPU, for
+side-by-side comparison with sparkgpt's ModelBench on the same config. Prints one JSON line."""
+import argparse, json, math, statistics, time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Block(nn.Module):
+    def __init__(self, C, NH):
+        super().__init__()
+        self.NH = NH
+        self.ln_1, self.ln_2 = nn.LayerNorm(C), nn.LayerNorm(C)
+        self.c_attn, self.c_proj = nn.Linear(C, 3 * C), nn.Linear(C, C)
+        self.c_fc, self.mlp_proj = nn.Linear(C, 4 * C), nn.Linear(4 * C, C)
+
+    def forward(self, x):
+        B, T, C = x.shape
+        q, k, v = self.c_attn(self.ln_1(x)).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.NH, C // self.NH).transpose(1, 2) for t in (q, k, v))
+        if hasattr(F, "scaled_dot_product_attention"):  # what nanoGPT uses on torch >= 2.0
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:  # nanoGPT's slow path
+            att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.shape[-1]))
+            att = att.masked_fill(torch.ones(T, T, dtype=torch.bool).tril().logical_not(), float("-inf"))
+            y = F.softmax(att, dim=-1) @ v
+        x = x + self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C))
+        return x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh"))
+
+
+class GPT(nn.Module):
+    def __init__(self, L, NH, C, T, V):
+        super().__init__()
+        self.wte, self.wpe = nn.Embedding(V, C), nn.Embedding(T, C)
+        self.h = nn.ModuleList([Block(C, NH) for _ in range(L)])
+        self.ln_f = nn.LayerNorm(C)
+
+    def forward(self, idx, targets):
+        x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1]))
+        for b in self.h:
+            x = b(x)
+        logits = F.linear(self.ln_f(x), self.wte.weight)
+        return F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.reshape(-1))
+
+
+def main():
+    p = argparse.ArgumentParser()
+    for k, d in dict(n_layer=6, n_head=6, n_embd=384, block_size=256, vocab_size=8192, batch_size=4,
+                     steps=10, warmup=2, threads=2).items():
+        p.add_argument("--" + k, type=int, default=d)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    m = GPT(a.n_layer, a.n_head, a.n_embd, a.block_size, a.vocab_size)
+    opt = torch.optim.AdamW(m.parameters(), lr=3e-4, betas=(0.9, 0.95), weight_decay=0.1)
+    n_params = sum(p.numel() for p in m.parameters())
+    times = []
+    for s in range(a.warmup + a.steps):
+        idx = torch.randint(0, a.vocab_size, (a.batch_size, a.block_size + 1))
+        t0 = time.perf_counter()
+        loss = m(idx[:, :-1], idx[:, 1:])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
+        opt.step()
+        dt = time.perf_counter() - t0
+        if s >= a.warmup:
+            times.append(dt)
+    med = statistics.median(times)
+    tok = a.batch_size * a.block_size / med
+    flops_per_token = 6 * (n_params - a.block_size * a.n_embd) + 12 * a.n_layer * a.n_embd * a.block_size
+    print(json.dumps(dict(impl="pytorch " + torch.__version__, median_ms=round(med * 1e3, 1),
+                          min_ms=round(min(times) * 1e3, 1), tokens_per_s=round(tok),
+                          gflops=round(flops_per_token * tok / 1e9, 1), threads=a.threads,
+                          blas=torch.__config__.show().count("OpenBLAS") > 0 and "openblas" or "other")))
+
+
+if __name__ == "__main__":
+    main()
