@@ -138,7 +138,39 @@ public final class OpenClBackend implements Backend {
             throw new OpenClException("the OpenCL kernel " + OpKernel.class.getSimpleName() + " did not compile on "
                     + describe(device) + ": " + e.getMessage(), e);
         }
+        try {
+            selfTest(device);
+        } catch (RuntimeException | AssertionError e) {
+            backend.kernel.dispose();
+            throw new OpenClException("the OpenCL kernel " + OpKernel.class.getSimpleName() + " compiled but did not run on "
+                    + describe(device) + ": " + e.getMessage(), e);
+        }
         return backend;
+    }
+
+    /**
+     * Runs a 3x3 tiled matmul on tiny arrays in a throwaway kernel object (its own context), so
+     * that open() fails, and device=auto can fall back, before the model's arrays are bound.
+     */
+    private static void selfTest(OpenCLDevice device) {
+        OpenClBackend probe = new OpenClBackend(device);
+        try {
+            float[] params = {1, 2, 3, 4, 5, 6, 7, 8, 9};   // W [3,3]
+            float[] acts = new float[18];
+            acts[0] = 1;                                     // inp = identity [3,3]; out at 9
+            acts[4] = 1;
+            acts[8] = 1;
+            probe.bind(params, new float[1], acts, new float[1], new float[1], new int[1], new int[1]);
+            probe.matmulForward(9, 0, 0, -1, 3, 3, 3, false);
+            probe.downloadActs();
+            for (int i = 0; i < 9; i++) {
+                if (acts[9 + i] != params[i]) {
+                    throw new OpenClException("self-test matmul gave " + acts[9 + i] + " at " + i + ", expected " + params[i]);
+                }
+            }
+        } finally {
+            probe.kernel.dispose();
+        }
     }
 
     private static String describeAll(List<OpenCLDevice> all) {

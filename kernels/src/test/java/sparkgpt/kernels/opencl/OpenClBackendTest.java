@@ -235,6 +235,20 @@ class OpenClBackendTest {
     }
 
     @Test
+    void launchOverhead() {
+        // not a benchmark: prints the per-launch cost of a small op (PoCL: tens of microseconds)
+        try (Pair p = new Pair(10, 10, 3000, 4, V)) {
+            for (int i = 0; i < 50; i++) p.cl.residualForward(0, 1000, 2000, 1000);
+            int launches = 500;
+            long t0 = System.nanoTime();
+            for (int i = 0; i < launches; i++) p.cl.residualForward(0, 1000, 2000, 1000);
+            long perLaunch = (System.nanoTime() - t0) / launches;
+            System.out.println("launch overhead (residualForward n=1000, incl. device check): " + perLaunch / 1000 + " us");
+            assertTrue(perLaunch < 50_000_000L, "a 1000-element launch took " + perLaunch + " ns");
+        }
+    }
+
+    @Test
     void backendsReportsTheDeviceReallyUsed() {
         try (Backend b = Backends.open("opencl")) {
             assertEquals("opencl", b.name());
