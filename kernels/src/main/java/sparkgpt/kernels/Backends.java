@@ -3,7 +3,6 @@
 package sparkgpt.kernels;
 
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.logging.Logger;
 import sparkgpt.kernels.cpu.CpuBackend;
 import sparkgpt.kernels.opencl.OpenClBackend;
 
@@ -11,7 +10,6 @@ import sparkgpt.kernels.opencl.OpenClBackend;
 public final class Backends {
     private Backends() {}
 
-    private static final Logger LOG = Logger.getLogger(Backends.class.getName());
     private static final AtomicBoolean LOGGED = new AtomicBoolean();
 
     /**
@@ -40,7 +38,8 @@ public final class Backends {
             throw new IllegalArgumentException("device=" + device + ": expected auto, opencl or cpu");
         }
         if (LOGGED.compareAndSet(false, true)) {
-            LOG.info("sparkgpt backend (device=" + d + "): " + backend.device());
+            // one line on stderr: shows in executor logs whatever the logging setup
+            System.err.println("sparkgpt backend (device=" + d + "): " + backend.device());
         }
         return backend;
     }
@@ -63,6 +62,6 @@ public final class Backends {
     }
 
     private static void fallback(String reason) {
-        LOG.warning("sparkgpt device=auto: using cpu: " + reason);
+        System.err.println("sparkgpt device=auto: falling back to cpu: " + reason);
     }
 }

@@ -255,6 +255,10 @@ class OpenClBackendTest {
             assertTrue(b.device().startsWith("opencl: "), b.device());
             assertTrue(b.device().contains("device buffers"), b.device());
         }
+        try (Backend b = Backends.open("auto")) {
+            // auto takes an OpenCL GPU only; an OpenCL CPU device (PoCL) loses to the cpu backend
+            assertEquals(OpenClBackend.hasGpu() ? "opencl" : "cpu", b.name());
+        }
         try (Backend b = Backends.open("cpu")) {
             assertEquals("cpu", b.name());
         }
