@@ -134,14 +134,14 @@ public final class OpenClBackend implements Backend {
         try {
             backend.kernel.compile(device);
         } catch (CompileFailedException | RuntimeException e) {
-            backend.kernel.dispose();
+            backend.close();
             throw new OpenClException("the OpenCL kernel " + OpKernel.class.getSimpleName() + " did not compile on "
                     + describe(device) + ": " + e.getMessage(), e);
         }
         try {
             selfTest(device);
         } catch (RuntimeException | AssertionError e) {
-            backend.kernel.dispose();
+            backend.close();
             throw new OpenClException("the OpenCL kernel " + OpKernel.class.getSimpleName() + " compiled but did not run on "
                     + describe(device) + ": " + e.getMessage(), e);
         }
@@ -169,7 +169,7 @@ public final class OpenClBackend implements Backend {
                 }
             }
         } finally {
-            probe.kernel.dispose();
+            probe.close();
         }
     }
 
@@ -480,7 +480,10 @@ public final class OpenClBackend implements Backend {
 
     @Override
     public void close() {
-        kernel.dispose();
+        // Aparapi 3.0.2's dispose() of a kernel that was compiled but never launched crashed the
+        // JVM here (SIGSEGV in disposeJNI); such a kernel holds only its compiled program, so it
+        // is left to the JVM's exit.
+        if (launched) kernel.dispose();
     }
 
     // ---- launching ----
