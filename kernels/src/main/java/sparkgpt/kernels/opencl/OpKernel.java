@@ -1,0 +1,568 @@
+// Every layer of the OpenCL backend as one Aparapi kernel: run() dispatches on the op field, so that
+// the seven model arrays live in one OpenCL context and stay on the device between launches.
+package sparkgpt.kernels.opencl;
+
+import com.aparapi.Kernel;
+
+/**
+ * One op-switch kernel. Aparapi gives every Kernel object its own OpenCL context and buffers, so
+ * the layers share this object instead of being one class each. The host sets the op's scalar
+ * fields, then launches a Range shaped for that op (see {@link OpenClBackend}).
+ *
+ * <p>Rules that keep it GPU-correct: no float atomics, so every backward reduction gives each
+ * output element exactly one owning work item that loops over the reduced dimension; every
+ * global write is guarded by a bound because ranges are padded to a multiple of the work-group
+ * size; work-group ops reach each barrier uniformly (no early return); float math only, no double.
+ * The plain-Java reference of each op is the cpu package (same formulas, same llm.c names).
+ *
+ * <p>Aparapi restrictions followed here: if/else instead of switch or break, a single return per
+ * helper, int flags instead of booleans.
+ */
+final class OpKernel extends Kernel {
+    // side of a matmul tile; a matmul work-group is TILE x TILE = 256 items
+    static final int TILE = 16;
+    // work-group size of the row-wise ops and of the element-wise ops (a power of two)
+    static final int GROUP = 256;
+
+    // ---- ops ----
+    static final int ZERO = 1;
+    static final int ENCODER_FORWARD = 2;
+    static final int ENCODER_BACKWARD = 3;
+    static final int LAYERNORM_FORWARD = 4;
+    static final int LAYERNORM_BACKWARD_DINP = 5;
+    static final int LAYERNORM_BACKWARD_DWEIGHT = 6;
+    static final int GEMM = 7;
+    static final int BIAS_BACKWARD = 8;
+    static final int ATTENTION_FORWARD = 9;
+    static final int ATTENTION_BACKWARD_DQ = 10;
+    static final int ATTENTION_BACKWARD_DKV = 11;
+    static final int GELU_FORWARD = 12;
+    static final int GELU_BACKWARD = 13;
+    static final int RESIDUAL_FORWARD = 14;
+    static final int RESIDUAL_BACKWARD = 15;
+    static final int CROSSENTROPY_FORWARD = 16;
+    static final int CROSSENTROPY_BACKWARD = 17;
+
+    // ---- array ids for the generic GEMM and ZERO ----
+    static final int PARAMS = 0;
+    static final int GRADS = 1;
+    static final int ACTS = 2;
+    static final int GRAD_ACTS = 3;
+
+    static final float GELU_SCALE = 0.7978845608f; // sqrt(2/pi)
+    static final float LN_EPS = 1e-5f;             // GPT-2's layer_norm_epsilon
+
+    // ---- the model's arrays (bound once; the device buffers are these objects) ----
+    float[] params;
+    float[] grads;
+    float[] acts;
+    float[] gradActs;
+    float[] losses;
+    int[] inputs;
+    int[] targets;
+
+    // ---- per-launch scalars; their meaning per op is given at each op ----
+    int op;
+    int o0, o1, o2, o3, o4, o5, o6;  // offsets into the op's arrays
+    int dB, dT, dC, dNH, dN;         // shapes
+    float f0;                        // dloss (cross-entropy backward)
+
+    // generic GEMM: C[i,j] (+)= sum_k A(i,k) B(k,j) (+ bias[j]); X(r,c) = x[xOff + r*xRs + c*xCs]
+    int gM, gN, gK;
+    int aArr, aOff, aRs, aCs;
+    int bArr, bOff, bRs, bCs;
+    int cArr, cOff, cRs;
+    int accumulate;  // 1: C += ..., 0: C = ...
+    int biasOff;     // into params; < 0: no bias
+
+    // ---- work-group local memory: 3 x 256 floats = 3 KB ----
+    @Local final float[] tileA = new float[TILE * TILE];
+    @Local final float[] tileB = new float[TILE * TILE];
+    @Local final float[] red = new float[GROUP];
+
+    @Override
+    public void run() {
+        if (op == GEMM) {
+            gemm();
+        } else if (op == ZERO) {
+            zero();
+        } else if (op == ENCODER_FORWARD) {
+            encoderForward();
+        } else if (op == ENCODER_BACKWARD) {
+            encoderBackward();
+        } else if (op == LAYERNORM_FORWARD) {
+            layernormForward();
+        } else if (op == LAYERNORM_BACKWARD_DINP) {
+            layernormBackwardDinp();
+        } else if (op == LAYERNORM_BACKWARD_DWEIGHT) {
+            layernormBackwardDweight();
+        } else if (op == BIAS_BACKWARD) {
+            biasBackward();
+        } else if (op == ATTENTION_FORWARD) {
+            attentionForward();
+        } else if (op == ATTENTION_BACKWARD_DQ) {
+            attentionBackwardDq();
+        } else if (op == ATTENTION_BACKWARD_DKV) {
+            attentionBackwardDkv();
+        } else if (op == GELU_FORWARD) {
+            geluForward();
+        } else if (op == GELU_BACKWARD) {
+            geluBackward();
+        } else if (op == RESIDUAL_FORWARD) {
+            residualForward();
+        } else if (op == RESIDUAL_BACKWARD) {
+            residualBackward();
+        } else if (op == CROSSENTROPY_FORWARD) {
+            crossEntropyForward();
+        } else if (op == CROSSENTROPY_BACKWARD) {
+            crossEntropyBackward();
+        }
+    }
+
+    private float read(int arr, int idx) {
+        float v = 0f;
+        if (arr == ACTS) {
+            v = acts[idx];
+        } else if (arr == GRAD_ACTS) {
+            v = gradActs[idx];
+        } else if (arr == PARAMS) {
+            v = params[idx];
+        } else {
+            v = grads[idx];
+        }
+        return v;
+    }
+
+    private void write(int arr, int idx, float v) {
+        if (arr == ACTS) {
+            acts[idx] = v;
+        } else if (arr == GRAD_ACTS) {
+            gradActs[idx] = v;
+        } else if (arr == PARAMS) {
+            params[idx] = v;
+        } else {
+            grads[idx] = v;
+        }
+    }
+
+    // Sum of v over the work-group (size G, a power of two), returned to every item. Every item
+    // of the group must call it. The trailing barrier lets the next call reuse red[].
+    private float groupSum(float v, int lid, int G) {
+        red[lid] = v;
+        localBarrier();
+        for (int s = G / 2; s > 0; s = s / 2) {
+            if (lid < s) {
+                red[lid] = red[lid] + red[lid + s];
+            }
+            localBarrier();
+        }
+        float r = red[0];
+        localBarrier();
+        return r;
+    }
+
+    private float groupMax(float v, int lid, int G) {
+        red[lid] = v;
+        localBarrier();
+        for (int s = G / 2; s > 0; s = s / 2) {
+            if (lid < s) {
+                red[lid] = max(red[lid], red[lid + s]);
+            }
+            localBarrier();
+        }
+        float r = red[0];
+        localBarrier();
+        return r;
+    }
+
+    // ZERO: arr o0 [o1, o1 + dN) = 0. 1D range over dN.
+    private void zero() {
+        int i = getGlobalId();
+        if (i < dN) {
+            write(o0, o1 + i, 0f);
+        }
+    }
+
+    // ENCODER_FORWARD: acts[o0] (B,T,C) = wte[inputs[b,t]] + wpe[t]; wte = params[o1], wpe = params[o2].
+    // 1D range over B*T*C.
+    private void encoderForward() {
+        int i = getGlobalId();
+        if (i < dB * dT * dC) {
+            int bt = i / dC;
+            int c = i % dC;
+            int t = bt % dT;
+            acts[o0 + i] = params[o1 + inputs[bt] * dC + c] + params[o2 + t * dC + c];
+        }
+    }
+
+    // ENCODER_BACKWARD: dwte = grads[o0], dwpe = grads[o1], dout = gradActs[o2] (B,T,C).
+    // Items [0, C) own column c of dwte and loop over all (b,t) in order; items [C, C + T*C) own
+    // dwpe[t,c] and loop over b. No two items touch the same element. 1D range over C + T*C.
+    private void encoderBackward() {
+        int i = getGlobalId();
+        if (i < dC) {
+            for (int bt = 0; bt < dB * dT; bt++) {
+                int w = o0 + inputs[bt] * dC + i;
+                grads[w] = grads[w] + gradActs[o2 + bt * dC + i];
+            }
+        } else if (i < dC + dT * dC) {
+            int j = i - dC;
+            int t = j / dC;
+            int c = j % dC;
+            float sum = 0f;
+            for (int b = 0; b < dB; b++) {
+                sum += gradActs[o2 + (b * dT + t) * dC + c];
+            }
+            grads[o1 + j] = grads[o1 + j] + sum;
+        }
+    }
+
+    // LAYERNORM_FORWARD: out = acts[o0] (N,C), mean = acts[o1] (N), rstd = acts[o2] (N),
+    // inp = acts[o3] (N,C), weight = params[o4], bias = params[o5]. One work-group per row.
+    private void layernormForward() {
+        int row = getGroupId();
+        int lid = getLocalId();
+        int G = getLocalSize();
+        int x = o3 + row * dC;
+        float s = 0f;
+        for (int c = lid; c < dC; c += G) {
+            s += acts[x + c];
+        }
+        float m = groupSum(s, lid, G) / dC;
+        float v = 0f;
+        for (int c = lid; c < dC; c += G) {
+            float d = acts[x + c] - m;
+            v += d * d;
+        }
+        float var = groupSum(v, lid, G) / dC;
+        float rs = 1f / sqrt(var + LN_EPS);
+        int o = o0 + row * dC;
+        for (int c = lid; c < dC; c += G) {
+            acts[o + c] = rs * (acts[x + c] - m) * params[o4 + c] + params[o5 + c];
+        }
+        if (lid == 0) {
+            acts[o1 + row] = m;
+            acts[o2 + row] = rs;
+        }
+    }
+
+    // LAYERNORM_BACKWARD_DINP: dinp = gradActs[o0] += ..., dout = gradActs[o1], inp = acts[o2],
+    // weight = params[o3], mean = acts[o4], rstd = acts[o5]. One work-group per row.
+    private void layernormBackwardDinp() {
+        int row = getGroupId();
+        int lid = getLocalId();
+        int G = getLocalSize();
+        int x = o2 + row * dC;
+        int d = o1 + row * dC;
+        float m = acts[o4 + row];
+        float rs = acts[o5 + row];
+        float a = 0f;
+        float b = 0f;
+        for (int c = lid; c < dC; c += G) {
+            float norm = (acts[x + c] - m) * rs;
+            float dnorm = params[o3 + c] * gradActs[d + c];
+            a += dnorm;
+            b += dnorm * norm;
+        }
+        float dnormMean = groupSum(a, lid, G) / dC;
+        float dnormNormMean = groupSum(b, lid, G) / dC;
+        int o = o0 + row * dC;
+        for (int c = lid; c < dC; c += G) {
+            float norm = (acts[x + c] - m) * rs;
+            float dnorm = params[o3 + c] * gradActs[d + c];
+            gradActs[o + c] = gradActs[o + c] + (dnorm - dnormMean - norm * dnormNormMean) * rs;
+        }
+    }
+
+    // LAYERNORM_BACKWARD_DWEIGHT: dweight = grads[o0], dbias = grads[o1] += sums over N rows;
+    // dout = gradActs[o2], inp = acts[o3], mean = acts[o4], rstd = acts[o5]. Item c owns channel c.
+    // 1D range over C.
+    private void layernormBackwardDweight() {
+        int c = getGlobalId();
+        if (c < dC) {
+            float dw = 0f;
+            float db = 0f;
+            for (int n = 0; n < dN; n++) {
+                float g = gradActs[o2 + n * dC + c];
+                float norm = (acts[o3 + n * dC + c] - acts[o4 + n]) * acts[o5 + n];
+                dw += norm * g;
+                db += g;
+            }
+            grads[o0 + c] = grads[o0 + c] + dw;
+            grads[o1 + c] = grads[o1 + c] + db;
+        }
+    }
+
+    // GEMM, tiled in local memory: 2D range (roundUp(gN, TILE), roundUp(gM, TILE)), local
+    // (TILE, TILE); item (j, i) owns C[i, j]. Every item reaches both barriers of every k-step;
+    // loads outside the matrices read as 0.
+    private void gemm() {
+        int lx = getLocalId(0);
+        int ly = getLocalId(1);
+        int j = getGlobalId(0);
+        int i = getGlobalId(1);
+        int row0 = getGroupId(1) * TILE;
+        int col0 = getGroupId(0) * TILE;
+        float sum = 0f;
+        for (int k0 = 0; k0 < gK; k0 += TILE) {
+            int ar = row0 + ly;
+            int ak = k0 + lx;
+            float av = 0f;
+            if (ar < gM && ak < gK) {
+                av = read(aArr, aOff + ar * aRs + ak * aCs);
+            }
+            tileA[ly * TILE + lx] = av;
+            int bk = k0 + ly;
+            int bc = col0 + lx;
+            float bv = 0f;
+            if (bk < gK && bc < gN) {
+                bv = read(bArr, bOff + bk * bRs + bc * bCs);
+            }
+            tileB[ly * TILE + lx] = bv;
+            localBarrier();
+            for (int kk = 0; kk < TILE; kk++) {
+                sum += tileA[ly * TILE + kk] * tileB[kk * TILE + lx];
+            }
+            localBarrier();
+        }
+        if (i < gM && j < gN) {
+            if (biasOff >= 0) {
+                sum += params[biasOff + j];
+            }
+            int idx = cOff + i * cRs + j;
+            if (accumulate == 1) {
+                sum += read(cArr, idx);
+            }
+            write(cArr, idx, sum);
+        }
+    }
+
+    // BIAS_BACKWARD: dbias = grads[o0] (OC) += sum over N of dout = gradActs[o1] (N,OC); dC = OC.
+    // Item oc owns dbias[oc]. 1D range over OC.
+    private void biasBackward() {
+        int oc = getGlobalId();
+        if (oc < dC) {
+            float sum = 0f;
+            for (int n = 0; n < dN; n++) {
+                sum += gradActs[o1 + n * dC + oc];
+            }
+            grads[o0 + oc] = grads[o0 + oc] + sum;
+        }
+    }
+
+    // ATTENTION_FORWARD: out = acts[o0] (B,T,C), preatt = acts[o1], att = acts[o2] (B,NH,T,T),
+    // qkv = acts[o3] (B,T,3C). Item (b,h,t) owns row t of its head. 1D range over B*NH*T.
+    private void attentionForward() {
+        int idx = getGlobalId();
+        if (idx < dB * dNH * dT) {
+            int t = idx % dT;
+            int bh = idx / dT;
+            int b = bh / dNH;
+            int h = bh % dNH;
+            int hs = dC / dNH;
+            int C3 = 3 * dC;
+            float scale = 1f / sqrt((float) hs);
+            int q = o3 + (b * dT + t) * C3 + h * hs;
+            int pre = o1 + (bh * dT + t) * dT;
+            int at = o2 + (bh * dT + t) * dT;
+            float mx = 0f;
+            for (int t2 = 0; t2 <= t; t2++) {
+                int k = o3 + (b * dT + t2) * C3 + h * hs + dC;
+                float v = 0f;
+                for (int i = 0; i < hs; i++) {
+                    v += acts[q + i] * acts[k + i];
+                }
+                v *= scale;
+                if (t2 == 0) {
+                    mx = v;
+                } else {
+                    mx = max(mx, v);
+                }
+                acts[pre + t2] = v;
+            }
+            float sum = 0f;
+            for (int t2 = 0; t2 <= t; t2++) {
+                float e = exp(acts[pre + t2] - mx);
+                acts[at + t2] = e;
+                sum += e;
+            }
+            float inv = 1f / sum;
+            for (int t2 = 0; t2 < dT; t2++) {
+                if (t2 <= t) {
+                    acts[at + t2] = acts[at + t2] * inv;
+                } else {
+                    acts[at + t2] = 0f;
+                }
+            }
+            int o = o0 + (b * dT + t) * dC + h * hs;
+            for (int i = 0; i < hs; i++) {
+                float acc = 0f;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    acc += acts[at + t2] * acts[o3 + (b * dT + t2) * C3 + h * hs + 2 * dC + i];
+                }
+                acts[o + i] = acc;
+            }
+        }
+    }
+
+    // ATTENTION_BACKWARD_DQ: dqkv = gradActs[o0], dpreatt = gradActs[o1], datt = gradActs[o2],
+    // dout = gradActs[o3], qkv = acts[o4], att = acts[o5]. Item (b,h,t) owns row t of datt and
+    // dpreatt and dq[b,t,h,:]: datt += v . dout, dpreatt += softmax backward, dq += dpreatt . k.
+    // 1D range over B*NH*T. dk and dv (written by many t) are the next op.
+    private void attentionBackwardDq() {
+        int idx = getGlobalId();
+        if (idx < dB * dNH * dT) {
+            int t = idx % dT;
+            int bh = idx / dT;
+            int b = bh / dNH;
+            int h = bh % dNH;
+            int hs = dC / dNH;
+            int C3 = 3 * dC;
+            float scale = 1f / sqrt((float) hs);
+            int at = o5 + (bh * dT + t) * dT;
+            int dat = o2 + (bh * dT + t) * dT;
+            int dpre = o1 + (bh * dT + t) * dT;
+            int dout = o3 + (b * dT + t) * dC + h * hs;
+            for (int t2 = 0; t2 <= t; t2++) {
+                int v = o4 + (b * dT + t2) * C3 + h * hs + 2 * dC;
+                float da = 0f;
+                for (int i = 0; i < hs; i++) {
+                    da += acts[v + i] * gradActs[dout + i];
+                }
+                gradActs[dat + t2] = gradActs[dat + t2] + da;
+            }
+            // softmax backward: dpre = att * (datt - sum(att * datt))
+            float dot = 0f;
+            for (int t2 = 0; t2 <= t; t2++) {
+                dot += acts[at + t2] * gradActs[dat + t2];
+            }
+            for (int t2 = 0; t2 <= t; t2++) {
+                gradActs[dpre + t2] = gradActs[dpre + t2] + acts[at + t2] * (gradActs[dat + t2] - dot);
+            }
+            int dq = o0 + (b * dT + t) * C3 + h * hs;
+            for (int i = 0; i < hs; i++) {
+                float acc = 0f;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    acc += gradActs[dpre + t2] * scale * acts[o4 + (b * dT + t2) * C3 + h * hs + dC + i];
+                }
+                gradActs[dq + i] = gradActs[dq + i] + acc;
+            }
+        }
+    }
+
+    // ATTENTION_BACKWARD_DKV: same offsets; runs after ATTENTION_BACKWARD_DQ has finished dpreatt.
+    // Item (b, t2, c) with c = h*hs + i owns dk[b,t2,h,i] and dv[b,t2,h,i] and loops over the
+    // rows t >= t2 that attended to t2. 1D range over B*T*C.
+    private void attentionBackwardDkv() {
+        int idx = getGlobalId();
+        if (idx < dB * dT * dC) {
+            int c = idx % dC;
+            int bt2 = idx / dC;
+            int b = bt2 / dT;
+            int t2 = bt2 % dT;
+            int hs = dC / dNH;
+            int h = c / hs;
+            int C3 = 3 * dC;
+            float scale = 1f / sqrt((float) hs);
+            int bh = b * dNH + h;
+            float dk = 0f;
+            float dv = 0f;
+            for (int t = t2; t < dT; t++) {
+                int row = (bh * dT + t) * dT + t2;
+                dv += acts[o5 + row] * gradActs[o3 + (b * dT + t) * dC + c];
+                dk += gradActs[o1 + row] * scale * acts[o4 + (b * dT + t) * C3 + c];
+            }
+            int base = o0 + (b * dT + t2) * C3 + c;
+            gradActs[base + dC] = gradActs[base + dC] + dk;
+            gradActs[base + 2 * dC] = gradActs[base + 2 * dC] + dv;
+        }
+    }
+
+    // GELU_FORWARD: acts[o0] = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), x = acts[o1]. Range dN.
+    private void geluForward() {
+        int i = getGlobalId();
+        if (i < dN) {
+            float x = acts[o1 + i];
+            float cube = 0.044715f * x * x * x;
+            acts[o0 + i] = 0.5f * x * (1f + tanh(GELU_SCALE * (x + cube)));
+        }
+    }
+
+    // GELU_BACKWARD: gradActs[o0] += GELU'(x) * gradActs[o2], x = acts[o1]. Range dN.
+    private void geluBackward() {
+        int i = getGlobalId();
+        if (i < dN) {
+            float x = acts[o1 + i];
+            float cube = 0.044715f * x * x * x;
+            float arg = GELU_SCALE * (x + cube);
+            float th = tanh(arg);
+            float ch = cosh(arg);
+            float sech2 = 1f / (ch * ch);
+            float grad = 0.5f * (1f + th) + x * 0.5f * sech2 * GELU_SCALE * (1f + 3f * 0.044715f * x * x);
+            gradActs[o0 + i] = gradActs[o0 + i] + grad * gradActs[o2 + i];
+        }
+    }
+
+    // RESIDUAL_FORWARD: acts[o0] = acts[o1] + acts[o2]. Range dN.
+    private void residualForward() {
+        int i = getGlobalId();
+        if (i < dN) {
+            acts[o0 + i] = acts[o1 + i] + acts[o2 + i];
+        }
+    }
+
+    // RESIDUAL_BACKWARD: gradActs[o0] += gradActs[o2]; gradActs[o1] += gradActs[o2]. Range dN.
+    private void residualBackward() {
+        int i = getGlobalId();
+        if (i < dN) {
+            float d = gradActs[o2 + i];
+            gradActs[o0 + i] = gradActs[o0 + i] + d;
+            gradActs[o1 + i] = gradActs[o1 + i] + d;
+        }
+    }
+
+    // CROSSENTROPY_FORWARD: logits = acts[o0] (N,V), V = dC, softmax in place; losses[n] =
+    // log(sum exp(x - max)) - (x_target - max). One work-group per row.
+    private void crossEntropyForward() {
+        int row = getGroupId();
+        int lid = getLocalId();
+        int G = getLocalSize();
+        int r = o0 + row * dC;
+        // read before the first barrier: after it, items overwrite the row with exponentials
+        float targetLogit = acts[r + targets[row]];
+        float m = acts[r];
+        for (int i = lid; i < dC; i += G) {
+            m = max(m, acts[r + i]);
+        }
+        float mx = groupMax(m, lid, G);
+        float s = 0f;
+        for (int i = lid; i < dC; i += G) {
+            float e = exp(acts[r + i] - mx);
+            acts[r + i] = e;
+            s += e;
+        }
+        float sum = groupSum(s, lid, G);
+        float inv = 1f / sum;
+        for (int i = lid; i < dC; i += G) {
+            acts[r + i] = acts[r + i] * inv;
+        }
+        if (lid == 0) {
+            losses[row] = log(sum) - (targetLogit - mx);
+        }
+    }
+
+    // CROSSENTROPY_BACKWARD: gradActs[o0] (N,V) = (acts[o1] - onehot(targets)) * f0, overwriting;
+    // V = dC. Range N*V.
+    private void crossEntropyBackward() {
+        int i = getGlobalId();
+        if (i < dN * dC) {
+            int n = i / dC;
+            int v = i % dC;
+            float indicator = 0f;
+            if (v == targets[n]) {
+                indicator = 1f;
+            }
+            gradActs[o0 + i] = (acts[o1 + i] - indicator) * f0;
+        }
+    }
+}
