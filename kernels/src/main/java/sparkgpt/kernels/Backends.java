@@ -2,7 +2,8 @@
 // per JVM, and says why whenever it falls back.
 package sparkgpt.kernels;
 
-import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import sparkgpt.kernels.cpu.CpuBackend;
 import sparkgpt.kernels.opencl.OpenClBackend;
 
@@ -10,7 +11,8 @@ import sparkgpt.kernels.opencl.OpenClBackend;
 public final class Backends {
     private Backends() {}
 
-    private static final AtomicBoolean LOGGED = new AtomicBoolean();
+    // devices already logged in this JVM: one line each, not one per task
+    private static final Set<String> LOGGED = ConcurrentHashMap.newKeySet();
 
     /**
      * Opens the backend for {@code device}:
@@ -37,9 +39,9 @@ public final class Backends {
         } else {
             throw new IllegalArgumentException("device=" + device + ": expected auto, opencl or cpu");
         }
-        if (LOGGED.compareAndSet(false, true)) {
+        if (LOGGED.add(d + "|" + backend.device())) {
             // one line on stderr: shows in executor logs whatever the logging setup
-            System.err.println("sparkgpt backend (device=" + d + "): " + backend.device());
+            System.err.println("sparkgpt backend (device=" + d + ") runs on ": " + backend.device());
         }
         return backend;
     }

@@ -1,19 +1,25 @@
-// The backends the model tests run on: cpu always, opencl when an OpenCL device is present.
+// The backends the model tests run on: cpu always; opencl when an OpenCL device is present, and
+// always under CI=true, where a missing device must fail the run rather than skip it.
 package sparkgpt.worker;
 
+import java.util.ArrayList;
 import java.util.List;
 import sparkgpt.kernels.Backend;
-import sparkgpt.kernels.cpu.CpuBackend;
+import sparkgpt.kernels.Backends;
+import sparkgpt.kernels.opencl.OpenClBackend;
 
 final class TestBackends {
     private TestBackends() {}
 
     static List<String> names() {
-        return List.of("cpu");
+        List<String> names = new ArrayList<>(List.of("cpu"));
+        if ("true".equalsIgnoreCase(System.getenv("CI")) || !OpenClBackend.devices().isEmpty()) {
+            names.add("opencl");
+        }
+        return names;
     }
 
     static Backend open(String name) {
-        if (name.equals("cpu")) return new CpuBackend();
-        throw new IllegalArgumentException(name);
+        return Backends.open(name);
     }
 }
