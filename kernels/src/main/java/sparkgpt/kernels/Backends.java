@@ -41,7 +41,7 @@ public final class Backends {
         }
         if (LOGGED.add(d + "|" + backend.device())) {
             // one line on stderr: shows in executor logs whatever the logging setup
-            System.err.println("sparkgpt backend (device=" + d + ") runs on ": " + backend.device());
+            System.err.println("sparkgpt backend (device=" + d + ") runs on " + backend.device());
         }
         return backend;
     }
