@@ -6,7 +6,7 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Random;
 import sparkgpt.kernels.Backend;
-import sparkgpt.kernels.cpu.CpuBackend;
+import sparkgpt.kernels.Backends;
 
 /**
  * Usage: {@code ModelBench [key=value ...]} with keys n_layer, n_head, n_embd, block_size,
@@ -38,7 +38,7 @@ public final class ModelBench {
             }
         }
         GptConfig cfg = new GptConfig(L, NH, C, T, V);
-        Backend backend = openBackend(device);
+        Backend backend = Backends.open(device);
         try (Gpt model = new Gpt(cfg, B, backend)) {
             model.initialize(1337);
             AdamW opt = new AdamW(model.params, new AdamW.Options(0.9f, 0.95f, 1e-8f, 0.1f));
@@ -75,11 +75,6 @@ public final class ModelBench {
             System.out.printf("median step %.1f ms (min %.1f, max %.1f), %.0f tokens/s, %.1f GFLOP/s, mfu %.1f%% of %.1f GFLOP/s, peak RSS %s%n",
                     median, sorted[0], sorted[steps - 1], tokPerS, gflops, 100 * gflops / peakGflops, peakGflops, peakRss());
         }
-    }
-
-    static Backend openBackend(String device) {
-        if (device.equals("cpu")) return new CpuBackend();
-        throw new IllegalArgumentException("device must be cpu here, got " + device);
     }
 
     /** The process's peak resident set (VmHWM), or "n/a" off Linux. */
