@@ -154,23 +154,27 @@ public final class Sgemm {
             x = FloatVector.broadcast(S, a[ao + 7]);
             c70 = x.fma(b0, c70); c71 = x.fma(b1, c71);
         }
-        storeRow(c00, c01, c, co, add);
-        storeRow(c10, c11, c, co + ldc, add);
-        storeRow(c20, c21, c, co + 2 * ldc, add);
-        storeRow(c30, c31, c, co + 3 * ldc, add);
-        storeRow(c40, c41, c, co + 4 * ldc, add);
-        storeRow(c50, c51, c, co + 5 * ldc, add);
-        storeRow(c60, c61, c, co + 6 * ldc, add);
-        storeRow(c70, c71, c, co + 7 * ldc, add);
-    }
-
-    private static void storeRow(FloatVector v0, FloatVector v1, float[] c, int co, boolean add) {
+        // Stores written out inline too: a helper taking vectors, if C2 declines to inline it
+        // (node-count cutoff in this large method), forces the accumulators to be boxed.
+        int c1 = co + ldc, c2 = c1 + ldc, c3 = c2 + ldc, c4 = c3 + ldc, c5 = c4 + ldc, c6 = c5 + ldc, c7 = c6 + ldc;
         if (add) {
-            v0 = v0.add(FloatVector.fromArray(S, c, co));
-            v1 = v1.add(FloatVector.fromArray(S, c, co + VL));
+            c00 = c00.add(FloatVector.fromArray(S, c, co)); c01 = c01.add(FloatVector.fromArray(S, c, co + VL));
+            c10 = c10.add(FloatVector.fromArray(S, c, c1)); c11 = c11.add(FloatVector.fromArray(S, c, c1 + VL));
+            c20 = c20.add(FloatVector.fromArray(S, c, c2)); c21 = c21.add(FloatVector.fromArray(S, c, c2 + VL));
+            c30 = c30.add(FloatVector.fromArray(S, c, c3)); c31 = c31.add(FloatVector.fromArray(S, c, c3 + VL));
+            c40 = c40.add(FloatVector.fromArray(S, c, c4)); c41 = c41.add(FloatVector.fromArray(S, c, c4 + VL));
+            c50 = c50.add(FloatVector.fromArray(S, c, c5)); c51 = c51.add(FloatVector.fromArray(S, c, c5 + VL));
+            c60 = c60.add(FloatVector.fromArray(S, c, c6)); c61 = c61.add(FloatVector.fromArray(S, c, c6 + VL));
+            c70 = c70.add(FloatVector.fromArray(S, c, c7)); c71 = c71.add(FloatVector.fromArray(S, c, c7 + VL));
         }
-        v0.intoArray(c, co);
-        v1.intoArray(c, co + VL);
+        c00.intoArray(c, co); c01.intoArray(c, co + VL);
+        c10.intoArray(c, c1); c11.intoArray(c, c1 + VL);
+        c20.intoArray(c, c2); c21.intoArray(c, c2 + VL);
+        c30.intoArray(c, c3); c31.intoArray(c, c3 + VL);
+        c40.intoArray(c, c4); c41.intoArray(c, c4 + VL);
+        c50.intoArray(c, c5); c51.intoArray(c, c5 + VL);
+        c60.intoArray(c, c6); c61.intoArray(c, c6 + VL);
+        c70.intoArray(c, c7); c71.intoArray(c, c7 + VL);
     }
 
     /** Copies the valid mr x nr corner of an edge tile into C. */
