@@ -1,5 +1,5 @@
-// A shared fixed pool of daemon threads for the cpu backend: splits an index range [0, n) into one
-// contiguous piece per thread and runs the pieces at once, the calling thread taking the first.
+// A shared fixed pool of daemon threads for the cpu backend: runs the indices of a range [0, n)
+// on all threads at once, the calling thread included, and returns when all are done.
 package sparkgpt.kernels.cpu;
 
 import java.util.concurrent.ArrayBlockingQueue;
@@ -8,11 +8,16 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 
 /**
- * One JVM-wide pool, sized by the system property {@code sparkgpt.threads} (default: the number of
+ * Two ways to share the range: {@link #parallelFor} gives each thread one contiguous piece
+ * (for uniform work where a piece's locality matters), {@link #parallelForDynamic} lets threads
+ * claim indices one at a time (for coarse work items, so that a thread slowed by a busy core or
+ * a longer item does not hold up the others).
+ *
+ * <p>One JVM-wide pool, sized by the system property {@code sparkgpt.threads} (default: the number of
  * available processors). Spark runs one task per executor with {@code spark.task.cpus} equal to the
  * executor's cores, so the task's own thread plus {@code threads() - 1} pool threads use them all.
  *
- * <p>{@link #parallelFor} is synchronous: it returns once every piece has run, so the caller may
+ * <p>Both are synchronous: it returns once every piece has run, so the caller may
  * read what the pieces wrote. Pieces must write disjoint data. A call made from inside a piece
  * (nested) runs inline on that thread, so nesting cannot deadlock. An exception thrown by a piece
  * is rethrown to the caller after all pieces have finished.
@@ -25,7 +30,16 @@ public final class Parallel {
         void run(int start, int end);
     }
 
+    /** The body of a dynamic parallel loop: handles one index. */
+    @FunctionalInterface
+    public interface IndexBody {
+        void run(int index);
+    }
+
     private static final int THREADS = threadsFromProperty();
+
+    /** Spin-wait rounds before parking: a PAUSE is ~40-140 cycles, so this is ~20-100 us. */
+    private static final int SPIN = 2000;
 
     /** Work items for the pool threads; bounded far above what the callers can have in flight. */
     private static final BlockingQueue<Piece> QUEUE = new ArrayBlockingQueue<>(4096);
@@ -61,12 +75,40 @@ public final class Parallel {
             body.run(0, n);
             return;
         }
+        run(pieces, p -> body.run(start(n, pieces, p), start(n, pieces, p + 1)));
+    }
+
+    /**
+     * Runs {@code body.run(i)} for every i in [0, n); each thread claims the next unclaimed index
+     * when it finishes one. Worth it when items are few and coarse (microseconds or more each).
+     */
+    public static void parallelForDynamic(int n, IndexBody body) {
+        if (n <= 0) {
+            return;
+        }
+        int pieces = Math.min(n, THREADS);
+        if (pieces == 1 || IN_POOL.get()) {
+            for (int i = 0; i < n; i++) {
+                body.run(i);
+            }
+            return;
+        }
+        AtomicInteger next = new AtomicInteger();
+        run(pieces, p -> {
+            for (int i = next.getAndIncrement(); i < n; i = next.getAndIncrement()) {
+                body.run(i);
+            }
+        });
+    }
+
+    /** Runs piece 0 on the caller and pieces 1.. on the pool, then waits for all of them. */
+    private static void run(int pieces, IndexBody piece) {
         Job job = new Job(pieces);
         for (int p = 1; p < pieces; p++) {
-            QUEUE.add(new Piece(job, body, start(n, pieces, p), start(n, pieces, p + 1)));
+            QUEUE.add(new Piece(job, piece, p));
         }
         try {
-            body.run(0, start(n, pieces, 1));
+            piece.run(0);
         } catch (Throwable t) {
             job.fail(t);
         }
@@ -98,14 +140,22 @@ public final class Parallel {
     private static void workerLoop() {
         IN_POOL.set(true);
         while (true) {
-            Piece piece;
-            try {
-                piece = QUEUE.take();
-            } catch (InterruptedException e) {
-                continue; // daemon threads live as long as the JVM
+            Piece piece = QUEUE.poll();
+            // Loops often come in bursts (a packing pass, then the compute pass): spin a little
+            // before sleeping, since waking a parked thread costs tens of microseconds.
+            for (int spin = 0; piece == null && spin < SPIN; spin++) {
+                Thread.onSpinWait();
+                piece = QUEUE.poll();
+            }
+            if (piece == null) {
+                try {
+                    piece = QUEUE.take();
+                } catch (InterruptedException e) {
+                    continue; // daemon threads live as long as the JVM
+                }
             }
             try {
-                piece.body.run(piece.start, piece.end);
+                piece.body.run(piece.index);
             } catch (Throwable t) {
                 piece.job.fail(t);
             }
@@ -113,7 +163,7 @@ public final class Parallel {
         }
     }
 
-    private record Piece(Job job, RangeBody body, int start, int end) {}
+    private record Piece(Job job, IndexBody body, int index) {}
 
     /** Completion of one parallelFor call: a countdown the caller waits on. */
     private static final class Job {
@@ -140,7 +190,7 @@ public final class Parallel {
         void await() {
             // A short spin first: the pieces are near-equal, so the others usually finish within
             // microseconds of the caller, and parking would add a wake-up latency to every call.
-            for (int spin = 0; spin < 20_000 && pending.get() != 0; spin++) {
+            for (int spin = 0; spin < SPIN && pending.get() != 0; spin++) {
                 Thread.onSpinWait();
             }
             while (pending.get() != 0) {

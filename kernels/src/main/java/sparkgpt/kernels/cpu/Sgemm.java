@@ -4,6 +4,7 @@ package sparkgpt.kernels.cpu;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
+import sparkgpt.kernels.cpu.Parallel.IndexBody;
 
 /**
  * C[M,N] (+)= op(A) . op(B), row-major, with array offsets and row strides.
@@ -40,9 +41,23 @@ public final class Sgemm {
     /** Below this many multiply-adds one thread is faster than waking the pool. */
     private static final long PARALLEL_MIN_WORK = 1L << 18;
 
-    /** Per-thread packing buffers, allocated once and reused by every call on that thread. */
-    private static final ThreadLocal<float[][]> BUFFERS = ThreadLocal.withInitial(
-            () -> new float[][] {new float[MC * KC], new float[KC * roundUp(NC, NR)], new float[MR * NR]});
+    /** Panels per work item of the packing pass. */
+    private static final int PACK_GROUP = 4;
+
+    /** Floats of the shared packed operand per pass over K (16 MiB). */
+    private static final int SHARED_MAX = 1 << 22;
+
+    /** Per-thread buffers, allocated once and reused by every call on that thread. */
+    private static final class Scratch {
+        /** This thread's chunk of the split operand, packed for one KC block. */
+        final float[] pack = new float[KC * Math.max(MC, roundUp(NC, NR))];
+        /** Edge tiles are computed here in full, then their valid part is copied to C. */
+        final float[] edge = new float[MR * NR];
+        /** The shared packed operand of the calls this thread makes. */
+        float[] shared = new float[0];
+    }
+
+    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
     private Sgemm() {}
 
@@ -65,57 +80,131 @@ public final class Sgemm {
             }
             return;
         }
-        long work = (long) M * N * K;
-        int threads = work < PARALLEL_MIN_WORK ? 1 : Parallel.threads();
-        if (threads == 1) {
-            block(transA, transB, 0, M, 0, N, K, A, aOff, lda, B, bOff, ldb, C, cOff, ldc, accumulate);
-        } else if (M >= N) {
-            int blocks = (M + MR - 1) / MR;
-            Parallel.parallelFor(blocks, (b0, b1) -> block(transA, transB, b0 * MR, Math.min(M, b1 * MR),
-                    0, N, K, A, aOff, lda, B, bOff, ldb, C, cOff, ldc, accumulate));
-        } else {
-            int blocks = (N + NR - 1) / NR;
-            Parallel.parallelFor(blocks, (b0, b1) -> block(transA, transB, 0, M, b0 * NR,
-                    Math.min(N, b1 * NR), K, A, aOff, lda, B, bOff, ldb, C, cOff, ldc, accumulate));
+        boolean splitM = M >= N;
+        // The operand along the split dimension is packed chunk by chunk by whichever thread
+        // computes the chunk; the other one ("shared") is packed once and read by all threads.
+        int sharedPanels = splitM ? (N + NR - 1) / NR : (M + MR - 1) / MR;
+        int sharedPad = splitM ? sharedPanels * NR : sharedPanels * MR;
+        int chunkUnit = splitM ? MR : NR;
+        int splitLen = splitM ? M : N;
+        boolean parallel = (long) M * N * K >= PARALLEL_MIN_WORK && Parallel.threads() > 1;
+        // About four chunks per thread, so that dynamic claiming can even out a slow thread.
+        int chunk = parallel ? roundUp((splitLen + 4 * Parallel.threads() - 1) / (4 * Parallel.threads()), chunkUnit)
+                : roundUp(splitLen, chunkUnit);
+        chunk = Math.max(splitM ? 4 * MR : NR, Math.min(chunk, splitM ? MC : NC));
+        int chunks = (splitLen + chunk - 1) / chunk;
+        // Pack at most SHARED_MAX floats of the shared operand at a time: a whole K of a 50257
+        // vocabulary would otherwise be a 77 MB buffer.
+        int kSuper = Math.max(KC, Math.min(roundUp(K, KC), SHARED_MAX / sharedPad / KC * KC));
+        float[] shared = sharedBuffer(Math.min(kSuper, K) * sharedPad);
+        int fChunk = chunk;
+        for (int ks = 0; ks < K; ks += kSuper) {
+            int kLen = Math.min(kSuper, K - ks);
+            // The first pass over K writes C unless accumulating; later passes add to it.
+            boolean add = accumulate || ks > 0;
+            int fks = ks;
+            // Packing pass: panel groups of the shared operand for every KC block of this pass.
+            int groups = (sharedPanels + PACK_GROUP - 1) / PACK_GROUP;
+            IndexBody pack = g -> {
+                int p0 = g * PACK_GROUP, p1 = Math.min(sharedPanels, p0 + PACK_GROUP);
+                for (int kb = 0; kb * KC < kLen; kb++) {
+                    int k0 = fks + kb * KC, kc = Math.min(KC, kLen - kb * KC);
+                    int base = kb * KC * sharedPad;
+                    if (splitM) {
+                        packB(transB, B, bOff, ldb, k0, kc, p0 * NR, Math.min(N, p1 * NR) - p0 * NR,
+                                shared, base + p0 * NR * kc);
+                    } else {
+                        packA(transA, A, aOff, lda, p0 * MR, Math.min(M, p1 * MR) - p0 * MR, k0, kc,
+                                shared, base + p0 * MR * kc);
+                    }
+                }
+            };
+            IndexBody compute = c -> {
+                int lo = c * fChunk, hi = Math.min(splitLen, lo + fChunk);
+                if (splitM) {
+                    rowChunk(transA, lo, hi, N, fks, kLen, A, aOff, lda, shared, sharedPad, C, cOff, ldc, add);
+                } else {
+                    colChunk(transB, lo, hi, M, fks, kLen, B, bOff, ldb, shared, sharedPad, C, cOff, ldc, add);
+                }
+            };
+            if (parallel) {
+                Parallel.parallelForDynamic(groups, pack);
+                Parallel.parallelForDynamic(chunks, compute);
+            } else {
+                for (int g = 0; g < groups; g++) {
+                    pack.run(g);
+                }
+                for (int c = 0; c < chunks; c++) {
+                    compute.run(c);
+                }
+            }
         }
     }
 
-    /** One thread's share: rows [m0, m1) and columns [n0, n1) of C, over all of K. */
-    private static void block(boolean transA, boolean transB, int m0, int m1, int n0, int n1, int K,
-                              float[] A, int aOff, int lda, float[] B, int bOff, int ldb,
-                              float[] C, int cOff, int ldc, boolean accumulate) {
-        float[][] buffers = BUFFERS.get();
-        float[] aPack = buffers[0];
-        float[] bPack = buffers[1];
-        float[] edge = buffers[2];
-        for (int k0 = 0; k0 < K; k0 += KC) {
-            int kc = Math.min(KC, K - k0);
-            // The first K block writes C unless accumulating; later ones add what it wrote.
-            boolean add = accumulate || k0 > 0;
-            for (int j0 = n0; j0 < n1; j0 += NC) {
-                int nc = Math.min(NC, n1 - j0);
-                packB(transB, B, bOff, ldb, k0, kc, j0, nc, bPack);
-                for (int i0 = m0; i0 < m1; i0 += MC) {
-                    int mc = Math.min(MC, m1 - i0);
-                    packA(transA, A, aOff, lda, i0, mc, k0, kc, aPack);
-                    for (int ir = 0; ir < mc; ir += MR) {
-                        int mr = Math.min(MR, mc - ir);
-                        int ao = ir * kc;
-                        for (int jr = 0; jr < nc; jr += NR) {
-                            int nr = Math.min(NR, nc - jr);
-                            int bo = jr * kc;
-                            int co = cOff + (i0 + ir) * ldc + j0 + jr;
-                            if (mr == MR && nr == NR) {
-                                kernel(kc, aPack, ao, bPack, bo, C, co, ldc, add);
-                            } else {
-                                kernel(kc, aPack, ao, bPack, bo, edge, 0, NR, false);
-                                storeEdge(edge, mr, nr, C, co, ldc, add);
-                            }
-                        }
+    /** Rows [r0, r1) of C against all N columns, with B packed in {@code bShared}. */
+    private static void rowChunk(boolean transA, int r0, int r1, int N, int ks, int kLen,
+                                 float[] A, int aOff, int lda, float[] bShared, int nPad,
+                                 float[] C, int cOff, int ldc, boolean add) {
+        Scratch s = SCRATCH.get();
+        float[] aPack = s.pack;
+        for (int kb = 0; kb * KC < kLen; kb++) {
+            int kc = Math.min(KC, kLen - kb * KC);
+            packA(transA, A, aOff, lda, r0, r1 - r0, ks + kb * KC, kc, aPack, 0);
+            int bBase = kb * KC * nPad;
+            boolean addK = add || kb > 0;
+            // N in blocks of NC so that the part of packed B in use stays in L2.
+            for (int j0 = 0; j0 < N; j0 += NC) {
+                int j1 = Math.min(N, j0 + NC);
+                for (int i = r0; i < r1; i += MR) {
+                    int ao = (i - r0) * kc;
+                    for (int j = j0; j < j1; j += NR) {
+                        tile(kc, aPack, ao, bShared, bBase + j * kc, Math.min(MR, r1 - i), Math.min(NR, j1 - j),
+                                C, cOff + i * ldc + j, ldc, addK, s.edge);
                     }
                 }
             }
         }
+    }
+
+    /** Columns [c0, c1) of C against all M rows, with A packed in {@code aShared}. */
+    private static void colChunk(boolean transB, int c0, int c1, int M, int ks, int kLen,
+                                 float[] B, int bOff, int ldb, float[] aShared, int mPad,
+                                 float[] C, int cOff, int ldc, boolean add) {
+        Scratch s = SCRATCH.get();
+        float[] bPack = s.pack;
+        for (int kb = 0; kb * KC < kLen; kb++) {
+            int kc = Math.min(KC, kLen - kb * KC);
+            packB(transB, B, bOff, ldb, ks + kb * KC, kc, c0, c1 - c0, bPack, 0);
+            int aBase = kb * KC * mPad;
+            boolean addK = add || kb > 0;
+            for (int i = 0; i < M; i += MR) {
+                int ao = aBase + i * kc;
+                for (int j = c0; j < c1; j += NR) {
+                    tile(kc, aShared, ao, bPack, (j - c0) * kc, Math.min(MR, M - i), Math.min(NR, c1 - j),
+                            C, cOff + i * ldc + j, ldc, addK, s.edge);
+                }
+            }
+        }
+    }
+
+    /** One MR x NR tile of C; an edge tile (mr < MR or nr < NR) goes through a scratch tile. */
+    private static void tile(int kc, float[] a, int ao, float[] b, int bo, int mr, int nr,
+                             float[] c, int co, int ldc, boolean add, float[] edge) {
+        if (mr == MR && nr == NR) {
+            kernel(kc, a, ao, b, bo, c, co, ldc, add);
+        } else {
+            kernel(kc, a, ao, b, bo, edge, 0, NR, false);
+            storeEdge(edge, mr, nr, c, co, ldc, add);
+        }
+    }
+
+    /** The caller's buffer for the shared packed operand, grown on demand and kept. */
+    private static float[] sharedBuffer(int size) {
+        Scratch s = SCRATCH.get();
+        if (s.shared.length < size) {
+            s.shared = new float[size];
+        }
+        return s.shared;
     }
 
     /**
@@ -197,10 +286,10 @@ public final class Sgemm {
      * k, the MR values op(A)[i0+p*MR+r, k0+k]; rows past mc are zero.
      */
     private static void packA(boolean transA, float[] A, int aOff, int lda, int i0, int mc,
-                              int k0, int kc, float[] aPack) {
+                              int k0, int kc, float[] aPack, int aPackOff) {
         for (int p0 = 0; p0 < mc; p0 += MR) {
             int mr = Math.min(MR, mc - p0);
-            int dst = p0 * kc;
+            int dst = aPackOff + p0 * kc;
             if (transA) {
                 // A is [K,M]: for each k, the panel's rows are contiguous in A.
                 for (int k = 0; k < kc; k++) {
@@ -234,10 +323,10 @@ public final class Sgemm {
      * each k, the NR values op(B)[k0+k, j0+p*NR+j]; columns past nc are zero.
      */
     private static void packB(boolean transB, float[] B, int bOff, int ldb, int k0, int kc,
-                              int j0, int nc, float[] bPack) {
+                              int j0, int nc, float[] bPack, int bPackOff) {
         for (int p0 = 0; p0 < nc; p0 += NR) {
             int nr = Math.min(NR, nc - p0);
-            int dst = p0 * kc;
+            int dst = bPackOff + p0 * kc;
             if (transB) {
                 // B is [N,K]: each of the panel's columns is a contiguous run of K in B.
                 for (int j = 0; j < nr; j++) {
