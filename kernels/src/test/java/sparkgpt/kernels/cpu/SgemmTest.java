@@ -104,6 +104,27 @@ class SgemmTest {
     private static final int NR_TAIL = 37;
 
     @Test
+    void sharedOperandLargerThanOnePassIsSplitOverK() {
+        // 4100 x 1030 floats of packed B exceed the 16 MiB shared buffer, so K runs in two
+        // passes; in overwrite mode the second must add to what the first wrote.
+        int M = 4105, N = 4100, K = 1030;
+        SplittableRandom rnd = new SplittableRandom(9);
+        float[] a = random(rnd, K * M);
+        float[] b = random(rnd, K * N);
+        float[] c = random(rnd, M * N);
+        Sgemm.sgemm(true, false, M, N, K, a, 0, M, b, 0, N, c, 0, N, false);
+        for (int s = 0; s < 2000; s++) {
+            int i = rnd.nextInt(M), j = rnd.nextInt(N);
+            double ref = 0;
+            for (int k = 0; k < K; k++) {
+                ref += (double) a[k * M + i] * b[k * N + j];
+            }
+            assertTrue(Math.abs(c[i * N + j] - ref) <= TOL * Math.max(1, Math.abs(ref)),
+                    "c[" + i + "," + j + "] = " + c[i * N + j] + ", expected " + ref);
+        }
+    }
+
+    @Test
     void rejectsArraysTooSmallForTheShape() {
         float[] a = new float[6], b = new float[6], c = new float[3];
         assertThrows(IllegalArgumentException.class,
