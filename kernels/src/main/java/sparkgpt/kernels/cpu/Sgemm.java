@@ -299,32 +299,36 @@ public final class Sgemm {
      */
     private static void packA(boolean transA, float[] A, int aOff, int lda, int i0, int mc,
                               int k0, int kc, float[] aPack, int aPackOff) {
-        for (int p0 = 0; p0 < mc; p0 += MR) {
-            int mr = Math.min(MR, mc - p0);
-            int dst = aPackOff + p0 * kc;
-            if (transA) {
-                // A is [K,M]: for each k, the panel's rows are contiguous in A.
-                for (int k = 0; k < kc; k++) {
-                    int src = aOff + (k0 + k) * lda + i0 + p0;
-                    int d = dst + k * MR;
+        if (transA) {
+            // A is [K,M]: row k of A holds the k-th element of every panel. Walk A row by row, so
+            // reads are sequential; panel by panel would stride through K rows of A per panel.
+            for (int k = 0; k < kc; k++) {
+                int src = aOff + (k0 + k) * lda + i0;
+                for (int p0 = 0; p0 < mc; p0 += MR) {
+                    int mr = Math.min(MR, mc - p0);
+                    int d = aPackOff + p0 * kc + k * MR;
                     for (int r = 0; r < mr; r++) {
-                        aPack[d + r] = A[src + r];
+                        aPack[d + r] = A[src + p0 + r];
                     }
                     for (int r = mr; r < MR; r++) {
                         aPack[d + r] = 0f;
                     }
                 }
-            } else {
-                for (int r = 0; r < mr; r++) {
-                    int src = aOff + (i0 + p0 + r) * lda + k0;
-                    for (int k = 0; k < kc; k++) {
-                        aPack[dst + k * MR + r] = A[src + k];
-                    }
+            }
+            return;
+        }
+        for (int p0 = 0; p0 < mc; p0 += MR) {
+            int mr = Math.min(MR, mc - p0);
+            int dst = aPackOff + p0 * kc;
+            for (int r = 0; r < mr; r++) {
+                int src = aOff + (i0 + p0 + r) * lda + k0;
+                for (int k = 0; k < kc; k++) {
+                    aPack[dst + k * MR + r] = A[src + k];
                 }
-                for (int r = mr; r < MR; r++) {
-                    for (int k = 0; k < kc; k++) {
-                        aPack[dst + k * MR + r] = 0f;
-                    }
+            }
+            for (int r = mr; r < MR; r++) {
+                for (int k = 0; k < kc; k++) {
+                    aPack[dst + k * MR + r] = 0f;
                 }
             }
         }
