@@ -1,0 +1,425 @@
+// Multithreaded fp32 matrix multiply for the cpu backend, in pure Java with the Vector API:
+// the forward and backward matmuls of every GPT-2 layer go through sgemm().
+package sparkgpt.kernels.cpu;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+import sparkgpt.kernels.cpu.Parallel.IndexBody;
+
+/**
+ * C[M,N] (+)= op(A) . op(B), row-major, with array offsets and row strides.
+ *
+ * <p>The structure is the Goto/BLIS one (Goto and van de Geijn, "Anatomy of high-performance
+ * matrix multiplication", TOMS 2008): K is cut into blocks of {@link #KC}, N into blocks of
+ * {@link #NC}; per block, op(B) is packed into panels of {@code NR} = two vectors of columns laid
+ * out k-major, and op(A) into panels of {@link #MR} rows laid out k-major. Packing turns all four
+ * transpose cases into one micro-kernel over contiguous data, and zero-pads the edges so the
+ * micro-kernel always runs full; only the store of an edge tile is partial.
+ *
+ * <p>The micro-kernel keeps an MR x NR tile of C in 2*MR vector registers, broadcasts one
+ * element of A per row and multiplies it into two vectors of B (2*MR fused multiply-adds per k).
+ *
+ * <p>Threads split the larger of M and N: each thread packs its own share of that operand and
+ * all of the other, so the duplicated packing is of the smaller one and no barrier is needed.
+ */
+public final class Sgemm {
+
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    /** Lanes per vector: 16 with AVX-512. */
+    private static final int VL = S.length();
+    /** Columns per B panel (two vectors). */
+    static final int NR = 2 * VL;
+    /** Rows per A panel: 12 rows x 2 vectors = 24 accumulators, of the 32 AVX-512 registers
+     *  (measured: 12 and 14 rows ~5% faster than 8 at KC = 256). */
+    static final int MR = 12;
+    /** K block: an A panel (MR x KC) stays in L1 while the B block streams past it. */
+    static final int KC = 256;
+    /** N block: a packed KC x NC block of B (1 MiB) stays in L2 (2 MiB per core here). */
+    static final int NC = 1024;
+    /** M block: bounds the packed A buffer; the B block is reused across all of it. */
+    static final int MC = 512;
+
+    /** Below this many multiply-adds one thread is faster than waking the pool. */
+    private static final long PARALLEL_MIN_WORK = 1L << 18;
+
+    /** Panels per work item of the packing pass. */
+    private static final int PACK_GROUP = 4;
+
+    /** Floats of the shared packed operand per pass over K (16 MiB). */
+    private static final int SHARED_MAX = 1 << 22;
+
+    /** Per-thread buffers, allocated once and reused by every call on that thread. */
+    private static final class Scratch {
+        /** This thread's chunk of the split operand, packed for one KC block. */
+        final float[] pack = new float[KC * Math.max(MC, roundUp(NC, NR))];
+        /** Edge tiles are computed here in full, then their valid part is copied to C. */
+        final float[] edge = new float[MR * NR];
+        /** The shared packed operand of the calls this thread makes. */
+        float[] shared = new float[0];
+    }
+
+    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+
+    private Sgemm() {}
+
+    /**
+     * C[M,N] (+)= op(A) . op(B). A is [M,K] ([K,M] when transA), B is [K,N] ([N,K] when transB);
+     * lda, ldb, ldc are the row strides of A, B, C as stored. accumulate=false overwrites C.
+     */
+    public static void sgemm(boolean transA, boolean transB, int M, int N, int K,
+                             float[] A, int aOff, int lda, float[] B, int bOff, int ldb,
+                             float[] C, int cOff, int ldc, boolean accumulate) {
+        checkArgs(transA, transB, M, N, K, A, aOff, lda, B, bOff, ldb, C, cOff, ldc);
+        if (M == 0 || N == 0) {
+            return;
+        }
+        if (K == 0) {
+            if (!accumulate) {
+                for (int i = 0; i < M; i++) {
+                    java.util.Arrays.fill(C, cOff + i * ldc, cOff + i * ldc + N, 0f);
+                }
+            }
+            return;
+        }
+        boolean splitM = M >= N;
+        // The operand along the split dimension is packed chunk by chunk by whichever thread
+        // computes the chunk; the other one ("shared") is packed once and read by all threads.
+        int sharedPanels = splitM ? (N + NR - 1) / NR : (M + MR - 1) / MR;
+        int sharedPad = splitM ? sharedPanels * NR : sharedPanels * MR;
+        int chunkUnit = splitM ? MR : NR;
+        int splitLen = splitM ? M : N;
+        boolean parallel = (long) M * N * K >= PARALLEL_MIN_WORK && Parallel.threads() > 1;
+        // About four chunks per thread, so that dynamic claiming can even out a slow thread.
+        int chunk = parallel ? roundUp((splitLen + 4 * Parallel.threads() - 1) / (4 * Parallel.threads()), chunkUnit)
+                : roundUp(splitLen, chunkUnit);
+        chunk = Math.max(splitM ? 4 * MR : NR, Math.min(chunk, splitM ? MC / MR * MR : NC / NR * NR));
+        int chunks = (splitLen + chunk - 1) / chunk;
+        // Pack at most SHARED_MAX floats of the shared operand at a time: a whole K of a 50257
+        // vocabulary would otherwise be a 77 MB buffer.
+        int kSuper = Math.max(KC, Math.min(roundUp(K, KC), SHARED_MAX / sharedPad / KC * KC));
+        float[] shared = sharedBuffer(Math.min(kSuper, K) * sharedPad);
+        int fChunk = chunk;
+        for (int ks = 0; ks < K; ks += kSuper) {
+            int kLen = Math.min(kSuper, K - ks);
+            // The first pass over K writes C unless accumulating; later passes add to it.
+            boolean add = accumulate || ks > 0;
+            int fks = ks;
+            // Packing pass: panel groups of the shared operand for every KC block of this pass.
+            int groups = (sharedPanels + PACK_GROUP - 1) / PACK_GROUP;
+            IndexBody pack = g -> {
+                int p0 = g * PACK_GROUP, p1 = Math.min(sharedPanels, p0 + PACK_GROUP);
+                for (int kb = 0; kb * KC < kLen; kb++) {
+                    int k0 = fks + kb * KC, kc = Math.min(KC, kLen - kb * KC);
+                    int base = kb * KC * sharedPad;
+                    if (splitM) {
+                        packB(transB, B, bOff, ldb, k0, kc, p0 * NR, Math.min(N, p1 * NR) - p0 * NR,
+                                shared, base + p0 * NR * kc);
+                    } else {
+                        packA(transA, A, aOff, lda, p0 * MR, Math.min(M, p1 * MR) - p0 * MR, k0, kc,
+                                shared, base + p0 * MR * kc);
+                    }
+                }
+            };
+            IndexBody compute = c -> {
+                int lo = c * fChunk, hi = Math.min(splitLen, lo + fChunk);
+                if (splitM) {
+                    rowChunk(transA, lo, hi, N, fks, kLen, A, aOff, lda, shared, sharedPad, C, cOff, ldc, add);
+                } else {
+                    colChunk(transB, lo, hi, M, fks, kLen, B, bOff, ldb, shared, sharedPad, C, cOff, ldc, add);
+                }
+            };
+            if (parallel) {
+                Parallel.parallelForDynamic(groups, pack);
+                Parallel.parallelForDynamic(chunks, compute);
+            } else {
+                for (int g = 0; g < groups; g++) {
+                    pack.run(g);
+                }
+                for (int c = 0; c < chunks; c++) {
+                    compute.run(c);
+                }
+            }
+        }
+    }
+
+    /** Rows [r0, r1) of C against all N columns, with B packed in {@code bShared}. */
+    private static void rowChunk(boolean transA, int r0, int r1, int N, int ks, int kLen,
+                                 float[] A, int aOff, int lda, float[] bShared, int nPad,
+                                 float[] C, int cOff, int ldc, boolean add) {
+        Scratch s = SCRATCH.get();
+        float[] aPack = s.pack;
+        for (int kb = 0; kb * KC < kLen; kb++) {
+            int kc = Math.min(KC, kLen - kb * KC);
+            packA(transA, A, aOff, lda, r0, r1 - r0, ks + kb * KC, kc, aPack, 0);
+            int bBase = kb * KC * nPad;
+            boolean addK = add || kb > 0;
+            // N in blocks of NC so that the part of packed B in use stays in L2.
+            for (int j0 = 0; j0 < N; j0 += NC) {
+                int j1 = Math.min(N, j0 + NC);
+                for (int i = r0; i < r1; i += MR) {
+                    int ao = (i - r0) * kc;
+                    for (int j = j0; j < j1; j += NR) {
+                        tile(kc, aPack, ao, bShared, bBase + j * kc, Math.min(MR, r1 - i), Math.min(NR, j1 - j),
+                                C, cOff + i * ldc + j, ldc, addK, s.edge);
+                    }
+                }
+            }
+        }
+    }
+
+    /** Columns [c0, c1) of C against all M rows, with A packed in {@code aShared}. */
+    private static void colChunk(boolean transB, int c0, int c1, int M, int ks, int kLen,
+                                 float[] B, int bOff, int ldb, float[] aShared, int mPad,
+                                 float[] C, int cOff, int ldc, boolean add) {
+        Scratch s = SCRATCH.get();
+        float[] bPack = s.pack;
+        for (int kb = 0; kb * KC < kLen; kb++) {
+            int kc = Math.min(KC, kLen - kb * KC);
+            packB(transB, B, bOff, ldb, ks + kb * KC, kc, c0, c1 - c0, bPack, 0);
+            int aBase = kb * KC * mPad;
+            boolean addK = add || kb > 0;
+            for (int i = 0; i < M; i += MR) {
+                int ao = aBase + i * kc;
+                for (int j = c0; j < c1; j += NR) {
+                    tile(kc, aShared, ao, bPack, (j - c0) * kc, Math.min(MR, M - i), Math.min(NR, c1 - j),
+                            C, cOff + i * ldc + j, ldc, addK, s.edge);
+                }
+            }
+        }
+    }
+
+    /** One MR x NR tile of C; an edge tile (mr < MR or nr < NR) goes through a scratch tile. */
+    private static void tile(int kc, float[] a, int ao, float[] b, int bo, int mr, int nr,
+                             float[] c, int co, int ldc, boolean add, float[] edge) {
+        if (mr == MR && nr == NR) {
+            if (!add) {
+                for (int r = 0; r < MR; r++) {
+                    java.util.Arrays.fill(c, co + r * ldc, co + r * ldc + NR, 0f);
+                }
+            }
+            kernel(kc, a, ao, b, bo, c, co, ldc);
+        } else {
+            java.util.Arrays.fill(edge, 0f);
+            kernel(kc, a, ao, b, bo, edge, 0, NR);
+            storeEdge(edge, mr, nr, c, co, ldc, add);
+        }
+    }
+
+    /** The caller's buffer for the shared packed operand, grown on demand and kept. */
+    private static float[] sharedBuffer(int size) {
+        Scratch s = SCRATCH.get();
+        if (s.shared.length < size) {
+            s.shared = new float[size];
+        }
+        return s.shared;
+    }
+
+    /**
+     * The register tile: C[0:MR, 0:NR] += Apanel . Bpanel over kc steps. Apanel is k-major
+     * (MR floats per k), Bpanel is k-major (NR floats per k). Written out by hand because the
+     * accumulators must be locals for C2 to keep them in registers, and kept free of branches
+     * and helper calls: in a bigger method C2 hit its inlining node limit on some runs, boxed
+     * the vectors and ran 50x slower.
+     */
+    private static void kernel(int kc, float[] a, int ao, float[] b, int bo, float[] c, int co, int ldc) {
+        int o0 = co, o1 = o0 + ldc, o2 = o1 + ldc, o3 = o2 + ldc, o4 = o3 + ldc, o5 = o4 + ldc, o6 = o5 + ldc, o7 = o6 + ldc, o8 = o7 + ldc, o9 = o8 + ldc, o10 = o9 + ldc, o11 = o10 + ldc;
+        FloatVector c00 = FloatVector.fromArray(S, c, o0), c01 = FloatVector.fromArray(S, c, o0 + VL);
+        FloatVector c10 = FloatVector.fromArray(S, c, o1), c11 = FloatVector.fromArray(S, c, o1 + VL);
+        FloatVector c20 = FloatVector.fromArray(S, c, o2), c21 = FloatVector.fromArray(S, c, o2 + VL);
+        FloatVector c30 = FloatVector.fromArray(S, c, o3), c31 = FloatVector.fromArray(S, c, o3 + VL);
+        FloatVector c40 = FloatVector.fromArray(S, c, o4), c41 = FloatVector.fromArray(S, c, o4 + VL);
+        FloatVector c50 = FloatVector.fromArray(S, c, o5), c51 = FloatVector.fromArray(S, c, o5 + VL);
+        FloatVector c60 = FloatVector.fromArray(S, c, o6), c61 = FloatVector.fromArray(S, c, o6 + VL);
+        FloatVector c70 = FloatVector.fromArray(S, c, o7), c71 = FloatVector.fromArray(S, c, o7 + VL);
+        FloatVector c80 = FloatVector.fromArray(S, c, o8), c81 = FloatVector.fromArray(S, c, o8 + VL);
+        FloatVector c90 = FloatVector.fromArray(S, c, o9), c91 = FloatVector.fromArray(S, c, o9 + VL);
+        FloatVector c100 = FloatVector.fromArray(S, c, o10), c101 = FloatVector.fromArray(S, c, o10 + VL);
+        FloatVector c110 = FloatVector.fromArray(S, c, o11), c111 = FloatVector.fromArray(S, c, o11 + VL);
+        for (int k = 0; k < kc; k++, ao += MR, bo += NR) {
+            FloatVector b0 = FloatVector.fromArray(S, b, bo);
+            FloatVector b1 = FloatVector.fromArray(S, b, bo + VL);
+            FloatVector x;
+            x = FloatVector.broadcast(S, a[ao]);
+            c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
+            x = FloatVector.broadcast(S, a[ao + 1]);
+            c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
+            x = FloatVector.broadcast(S, a[ao + 2]);
+            c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
+            x = FloatVector.broadcast(S, a[ao + 3]);
+            c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
+            x = FloatVector.broadcast(S, a[ao + 4]);
+            c40 = x.fma(b0, c40); c41 = x.fma(b1, c41);
+            x = FloatVector.broadcast(S, a[ao + 5]);
+            c50 = x.fma(b0, c50); c51 = x.fma(b1, c51);
+            x = FloatVector.broadcast(S, a[ao + 6]);
+            c60 = x.fma(b0, c60); c61 = x.fma(b1, c61);
+            x = FloatVector.broadcast(S, a[ao + 7]);
+            c70 = x.fma(b0, c70); c71 = x.fma(b1, c71);
+            x = FloatVector.broadcast(S, a[ao + 8]);
+            c80 = x.fma(b0, c80); c81 = x.fma(b1, c81);
+            x = FloatVector.broadcast(S, a[ao + 9]);
+            c90 = x.fma(b0, c90); c91 = x.fma(b1, c91);
+            x = FloatVector.broadcast(S, a[ao + 10]);
+            c100 = x.fma(b0, c100); c101 = x.fma(b1, c101);
+            x = FloatVector.broadcast(S, a[ao + 11]);
+            c110 = x.fma(b0, c110); c111 = x.fma(b1, c111);
+        }
+        c00.intoArray(c, o0); c01.intoArray(c, o0 + VL);
+        c10.intoArray(c, o1); c11.intoArray(c, o1 + VL);
+        c20.intoArray(c, o2); c21.intoArray(c, o2 + VL);
+        c30.intoArray(c, o3); c31.intoArray(c, o3 + VL);
+        c40.intoArray(c, o4); c41.intoArray(c, o4 + VL);
+        c50.intoArray(c, o5); c51.intoArray(c, o5 + VL);
+        c60.intoArray(c, o6); c61.intoArray(c, o6 + VL);
+        c70.intoArray(c, o7); c71.intoArray(c, o7 + VL);
+        c80.intoArray(c, o8); c81.intoArray(c, o8 + VL);
+        c90.intoArray(c, o9); c91.intoArray(c, o9 + VL);
+        c100.intoArray(c, o10); c101.intoArray(c, o10 + VL);
+        c110.intoArray(c, o11); c111.intoArray(c, o11 + VL);
+    }
+
+    /** Copies the valid mr x nr corner of an edge tile into C. */
+    private static void storeEdge(float[] edge, int mr, int nr, float[] c, int co, int ldc, boolean add) {
+        for (int r = 0; r < mr; r++) {
+            int e = r * NR;
+            int o = co + r * ldc;
+            if (add) {
+                for (int j = 0; j < nr; j++) {
+                    c[o + j] += edge[e + j];
+                }
+            } else {
+                System.arraycopy(edge, e, c, o, nr);
+            }
+        }
+    }
+
+    /**
+     * Packs op(A)[i0:i0+mc, k0:k0+kc] as panels of MR rows, each k-major: panel p holds, for each
+     * k, the MR values op(A)[i0+p*MR+r, k0+k]; rows past mc are zero.
+     */
+    private static void packA(boolean transA, float[] A, int aOff, int lda, int i0, int mc,
+                              int k0, int kc, float[] aPack, int aPackOff) {
+        if (transA) {
+            // A is [K,M]: row k of A holds the k-th element of every panel. Walk A row by row, so
+            // reads are sequential; panel by panel would stride through K rows of A per panel.
+            for (int k = 0; k < kc; k++) {
+                int src = aOff + (k0 + k) * lda + i0;
+                for (int p0 = 0; p0 < mc; p0 += MR) {
+                    int mr = Math.min(MR, mc - p0);
+                    int d = aPackOff + p0 * kc + k * MR;
+                    for (int r = 0; r < mr; r++) {
+                        aPack[d + r] = A[src + p0 + r];
+                    }
+                    for (int r = mr; r < MR; r++) {
+                        aPack[d + r] = 0f;
+                    }
+                }
+            }
+            return;
+        }
+        for (int p0 = 0; p0 < mc; p0 += MR) {
+            int mr = Math.min(MR, mc - p0);
+            int dst = aPackOff + p0 * kc;
+            for (int r = 0; r < mr; r++) {
+                int src = aOff + (i0 + p0 + r) * lda + k0;
+                for (int k = 0; k < kc; k++) {
+                    aPack[dst + k * MR + r] = A[src + k];
+                }
+            }
+            for (int r = mr; r < MR; r++) {
+                for (int k = 0; k < kc; k++) {
+                    aPack[dst + k * MR + r] = 0f;
+                }
+            }
+        }
+    }
+
+    /**
+     * Packs op(B)[k0:k0+kc, j0:j0+nc] as panels of NR columns, each k-major: panel p holds, for
+     * each k, the NR values op(B)[k0+k, j0+p*NR+j]; columns past nc are zero.
+     */
+    private static void packB(boolean transB, float[] B, int bOff, int ldb, int k0, int kc,
+                              int j0, int nc, float[] bPack, int bPackOff) {
+        for (int p0 = 0; p0 < nc; p0 += NR) {
+            int nr = Math.min(NR, nc - p0);
+            int dst = bPackOff + p0 * kc;
+            if (transB) {
+                // B is [N,K]: each of the panel's columns is a contiguous run of K in B.
+                for (int j = 0; j < nr; j++) {
+                    int src = bOff + (j0 + p0 + j) * ldb + k0;
+                    for (int k = 0; k < kc; k++) {
+                        bPack[dst + k * NR + j] = B[src + k];
+                    }
+                }
+                for (int j = nr; j < NR; j++) {
+                    for (int k = 0; k < kc; k++) {
+                        bPack[dst + k * NR + j] = 0f;
+                    }
+                }
+            } else if (nr == NR) {
+                for (int k = 0; k < kc; k++) {
+                    int src = bOff + (k0 + k) * ldb + j0 + p0;
+                    int d = dst + k * NR;
+                    FloatVector.fromArray(S, B, src).intoArray(bPack, d);
+                    FloatVector.fromArray(S, B, src + VL).intoArray(bPack, d + VL);
+                }
+            } else {
+                for (int k = 0; k < kc; k++) {
+                    int src = bOff + (k0 + k) * ldb + j0 + p0;
+                    int d = dst + k * NR;
+                    System.arraycopy(B, src, bPack, d, nr);
+                    java.util.Arrays.fill(bPack, d + nr, d + NR, 0f);
+                }
+            }
+        }
+    }
+
+    private static int roundUp(int x, int m) {
+        return (x + m - 1) / m * m;
+    }
+
+    /** Fails fast with the shape that does not fit, instead of an index error deep in a kernel. */
+    private static void checkArgs(boolean transA, boolean transB, int M, int N, int K,
+                                  float[] A, int aOff, int lda, float[] B, int bOff, int ldb,
+                                  float[] C, int cOff, int ldc) {
+        if (M < 0 || N < 0 || K < 0) {
+            throw new IllegalArgumentException("sgemm: negative size M=" + M + " N=" + N + " K=" + K);
+        }
+        if (M == 0 || N == 0) {
+            return;
+        }
+        checkMatrix("A", A, aOff, lda, transA ? K : M, transA ? M : K);
+        checkMatrix("B", B, bOff, ldb, transB ? N : K, transB ? K : N);
+        checkMatrix("C", C, cOff, ldc, M, N);
+    }
+
+    private static void checkMatrix(String name, float[] x, int off, int ld, int rows, int cols) {
+        if (rows == 0 || cols == 0) {
+            return;
+        }
+        if (off < 0 || ld < cols || (long) off + (long) (rows - 1) * ld + cols > x.length) {
+            throw new IllegalArgumentException("sgemm: " + name + " [" + rows + "," + cols + "] at offset "
+                    + off + " with row stride " + ld + " does not fit in an array of " + x.length);
+        }
+    }
+
+    /**
+     * The plain definition, for tests: same contract as {@link #sgemm}, one thread, sums in double.
+     */
+    public static void sgemmReference(boolean transA, boolean transB, int M, int N, int K,
+                                      float[] A, int aOff, int lda, float[] B, int bOff, int ldb,
+                                      float[] C, int cOff, int ldc, boolean accumulate) {
+        for (int i = 0; i < M; i++) {
+            for (int j = 0; j < N; j++) {
+                double sum = 0;
+                for (int k = 0; k < K; k++) {
+                    float a = transA ? A[aOff + k * lda + i] : A[aOff + i * lda + k];
+                    float b = transB ? B[bOff + j * ldb + k] : B[bOff + k * ldb + j];
+                    sum += (double) a * b;
+                }
+                int o = cOff + i * ldc + j;
+                C[o] = accumulate ? (float) (C[o] + sum) : (float) sum;
+            }
+        }
+    }
+}
