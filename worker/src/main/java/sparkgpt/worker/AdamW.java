@@ -2,7 +2,7 @@
 // as torch.nn.utils.clip_grad_norm_.
 package sparkgpt.worker;
 
-import sparkgpt.kernels.cpu.Threads;
+import sparkgpt.kernels.cpu.Parallel;
 
 /** The optimizer state: first and second moments in the parameter layout, and the step count. */
 public final class AdamW {
@@ -53,7 +53,7 @@ public final class AdamW {
         for (ParameterLayout.Tensor t : layout.tensors()) {
             float decay = t.decay() ? 1f - lr * options.weightDecay() : 1f;
             int base = t.offset();
-            Threads.parallelFor(t.size(), (from, to) -> {
+            Parallel.parallelFor(t.size(), (from, to) -> {
                 for (int i = base + from; i < base + to; i++) {
                     float g = grads[i];
                     float p = params[i] * decay;
@@ -70,10 +70,10 @@ public final class AdamW {
 
     /** The global L2 norm of all gradients, accumulated in double. */
     public static double gradNorm(float[] grads) {
-        int parts = Threads.count();
+        int parts = Parallel.threads();
         double[] partial = new double[parts];
         int chunk = (grads.length + parts - 1) / parts;
-        Threads.parallelFor(parts, (from, to) -> {
+        Parallel.parallelFor(parts, (from, to) -> {
             for (int p = from; p < to; p++) {
                 double s = 0;
                 int end = Math.min(grads.length, (p + 1) * chunk);
@@ -95,7 +95,7 @@ public final class AdamW {
         if (maxNorm > 0) {
             float coef = (float) Math.min(1.0, maxNorm / (norm + 1e-6));
             if (coef < 1f) {
-                Threads.parallelFor(grads.length, (from, to) -> {
+                Parallel.parallelFor(grads.length, (from, to) -> {
                     for (int i = from; i < to; i++) grads[i] *= coef;
                 });
             }

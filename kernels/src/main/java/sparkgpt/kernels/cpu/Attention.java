@@ -13,37 +13,35 @@ final class Attention {
         int hs = C / NH;
         float scale = (float) (1.0 / Math.sqrt(hs));
         int C3 = 3 * C;
-        Threads.parallelFor(B * NH, (from, to) -> {
-            for (int bh = from; bh < to; bh++) {
-                int b = bh / NH, h = bh % NH;
-                int q = qkvOff + b * T * C3 + h * hs, k = q + C, v = q + 2 * C;
-                int pre = preattOff + bh * T * T, at = attOff + bh * T * T;
-                // preatt (T,T) = q (T,hs) . k^T
-                Matmul.gemm(false, true, T, T, hs, acts, q, C3, acts, k, C3, acts, pre, T, false);
-                for (int t = 0; t < T; t++) {
-                    int row = t * T;
-                    float max = Float.NEGATIVE_INFINITY;
-                    for (int t2 = 0; t2 <= t; t2++) {
-                        float s = acts[pre + row + t2] * scale;
-                        acts[pre + row + t2] = s;
-                        max = Math.max(max, s);
-                    }
-                    float sum = 0f;
-                    for (int t2 = 0; t2 <= t; t2++) {
-                        float e = (float) Math.exp(acts[pre + row + t2] - max);
-                        acts[at + row + t2] = e;
-                        sum += e;
-                    }
-                    float inv = 1f / sum;
-                    for (int t2 = 0; t2 <= t; t2++) acts[at + row + t2] *= inv;
-                    for (int t2 = t + 1; t2 < T; t2++) {
-                        acts[at + row + t2] = 0f;
-                        acts[pre + row + t2] = 0f;
-                    }
+        Parallel.parallelForDynamic(B * NH, bh -> {
+            int b = bh / NH, h = bh % NH;
+            int q = qkvOff + b * T * C3 + h * hs, k = q + C, v = q + 2 * C;
+            int pre = preattOff + bh * T * T, at = attOff + bh * T * T;
+            // preatt (T,T) = q (T,hs) . k^T
+            Sgemm.sgemm(false, true, T, T, hs, acts, q, C3, acts, k, C3, acts, pre, T, false);
+            for (int t = 0; t < T; t++) {
+                int row = t * T;
+                float max = Float.NEGATIVE_INFINITY;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    float s = acts[pre + row + t2] * scale;
+                    acts[pre + row + t2] = s;
+                    max = Math.max(max, s);
                 }
-                // out (T,hs) = att (T,T) . v (T,hs)
-                Matmul.gemm(false, false, T, hs, T, acts, at, T, acts, v, C3, acts, outOff + b * T * C + h * hs, C, false);
+                float sum = 0f;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    float e = (float) Math.exp(acts[pre + row + t2] - max);
+                    acts[at + row + t2] = e;
+                    sum += e;
+                }
+                float inv = 1f / sum;
+                for (int t2 = 0; t2 <= t; t2++) acts[at + row + t2] *= inv;
+                for (int t2 = t + 1; t2 < T; t2++) {
+                    acts[at + row + t2] = 0f;
+                    acts[pre + row + t2] = 0f;
+                }
             }
+            // out (T,hs) = att (T,T) . v (T,hs)
+            Sgemm.sgemm(false, false, T, hs, T, acts, at, T, acts, v, C3, acts, outOff + b * T * C + h * hs, C, false);
         });
     }
 
@@ -54,30 +52,28 @@ final class Attention {
         int hs = C / NH;
         float scale = (float) (1.0 / Math.sqrt(hs));
         int C3 = 3 * C;
-        Threads.parallelFor(B * NH, (from, to) -> {
-            for (int bh = from; bh < to; bh++) {
-                int b = bh / NH, h = bh % NH;
-                int q = qkvOff + b * T * C3 + h * hs, k = q + C, v = q + 2 * C;
-                int dq = dqkvOff + b * T * C3 + h * hs, dk = dq + C, dv = dq + 2 * C;
-                int at = attOff + bh * T * T, dat = dattOff + bh * T * T, dpre = dpreattOff + bh * T * T;
-                int dout = doutOff + b * T * C + h * hs;
-                // datt (T,T) = dout (T,hs) . v^T;  dv += att^T . dout
-                Matmul.gemm(false, true, T, T, hs, dacts, dout, C, acts, v, C3, dacts, dat, T, false);
-                Matmul.gemm(true, false, T, hs, T, acts, at, T, dacts, dout, C, dacts, dv, C3, true);
-                // softmax backward: dpre = att * (datt - sum(att * datt)), times the score scale
-                for (int t = 0; t < T; t++) {
-                    int row = t * T;
-                    float dot = 0f;
-                    for (int t2 = 0; t2 <= t; t2++) dot += acts[at + row + t2] * dacts[dat + row + t2];
-                    for (int t2 = 0; t2 <= t; t2++) {
-                        dacts[dpre + row + t2] = acts[at + row + t2] * (dacts[dat + row + t2] - dot) * scale;
-                    }
-                    for (int t2 = t + 1; t2 < T; t2++) dacts[dpre + row + t2] = 0f;
+        Parallel.parallelForDynamic(B * NH, bh -> {
+            int b = bh / NH, h = bh % NH;
+            int q = qkvOff + b * T * C3 + h * hs, k = q + C, v = q + 2 * C;
+            int dq = dqkvOff + b * T * C3 + h * hs, dk = dq + C, dv = dq + 2 * C;
+            int at = attOff + bh * T * T, dat = dattOff + bh * T * T, dpre = dpreattOff + bh * T * T;
+            int dout = doutOff + b * T * C + h * hs;
+            // datt (T,T) = dout (T,hs) . v^T;  dv += att^T . dout
+            Sgemm.sgemm(false, true, T, T, hs, dacts, dout, C, acts, v, C3, dacts, dat, T, false);
+            Sgemm.sgemm(true, false, T, hs, T, acts, at, T, dacts, dout, C, dacts, dv, C3, true);
+            // softmax backward: dpre = att * (datt - sum(att * datt)), times the score scale
+            for (int t = 0; t < T; t++) {
+                int row = t * T;
+                float dot = 0f;
+                for (int t2 = 0; t2 <= t; t2++) dot += acts[at + row + t2] * dacts[dat + row + t2];
+                for (int t2 = 0; t2 <= t; t2++) {
+                    dacts[dpre + row + t2] = acts[at + row + t2] * (dacts[dat + row + t2] - dot) * scale;
                 }
-                // dq += dpre . k;  dk += dpre^T . q
-                Matmul.gemm(false, false, T, hs, T, dacts, dpre, T, acts, k, C3, dacts, dq, C3, true);
-                Matmul.gemm(true, false, T, hs, T, dacts, dpre, T, acts, q, C3, dacts, dk, C3, true);
+                for (int t2 = t + 1; t2 < T; t2++) dacts[dpre + row + t2] = 0f;
             }
+            // dq += dpre . k;  dk += dpre^T . q
+            Sgemm.sgemm(false, false, T, hs, T, dacts, dpre, T, acts, k, C3, dacts, dq, C3, true);
+            Sgemm.sgemm(true, false, T, hs, T, dacts, dpre, T, acts, q, C3, dacts, dk, C3, true);
         });
     }
 }

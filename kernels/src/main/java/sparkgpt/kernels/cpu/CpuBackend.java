@@ -17,7 +17,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public String device() {
-        return "cpu: " + Threads.count() + " threads, " + FloatVector.SPECIES_PREFERRED.length()
+        return "cpu: " + Parallel.threads() + " threads, " + FloatVector.SPECIES_PREFERRED.length()
                 + " float lanes (" + FloatVector.SPECIES_PREFERRED.vectorBitSize() + "-bit vectors)";
     }
 
@@ -55,7 +55,7 @@ public final class CpuBackend implements Backend {
     }
 
     private static void fillZero(float[] a) {
-        Threads.parallelFor(a.length, (from, to) -> Arrays.fill(a, from, to, 0f));
+        Parallel.parallelFor(a.length, (from, to) -> Arrays.fill(a, from, to, 0f));
     }
 
     @Override

@@ -7,7 +7,7 @@ final class CrossEntropy {
 
     // logits (N,V) -> probs in place; losses[n] = -log probs[n, targets[n]]
     static void forward(float[] acts, int logitsOff, float[] losses, int[] targets, int N, int V) {
-        Threads.parallelFor(N, (from, to) -> {
+        Parallel.parallelFor(N, (from, to) -> {
             for (int n = from; n < to; n++) {
                 int row = logitsOff + n * V;
                 float max = Float.NEGATIVE_INFINITY;
@@ -31,7 +31,7 @@ final class CrossEntropy {
     // dlogits = (probs - onehot(target)) * dloss, overwriting
     static void backward(float[] dacts, int dlogitsOff, float[] acts, int probsOff, int[] targets,
                          float dloss, int N, int V) {
-        Threads.parallelFor(N, (from, to) -> {
+        Parallel.parallelFor(N, (from, to) -> {
             for (int n = from; n < to; n++) {
                 int p = probsOff + n * V;
                 int d = dlogitsOff + n * V;

@@ -7,7 +7,7 @@ final class Encoder {
     // out is (B,T,C): out[b,t,:] = wte[inp[b,t],:] + wpe[t,:]; wte is (V,C), wpe is (maxT,C)
     static void forward(float[] out, int outOff, int[] inp, float[] params, int wteOff, int wpeOff,
                         int B, int T, int C) {
-        Threads.parallelFor(B * T, (from, to) -> {
+        Parallel.parallelFor(B * T, (from, to) -> {
             for (int bt = from; bt < to; bt++) {
                 int t = bt % T;
                 int o = outOff + bt * C;
@@ -25,7 +25,7 @@ final class Encoder {
     // and each element receives its contributions in (b,t) order: the result is deterministic.
     static void backward(float[] grads, int dwteOff, int dwpeOff, float[] dacts, int doutOff, int[] inp,
                          int B, int T, int C) {
-        Threads.parallelFor(C, (from, to) -> {
+        Parallel.parallelFor(C, (from, to) -> {
             for (int bt = 0; bt < B * T; bt++) {
                 int t = bt % T;
                 int d = doutOff + bt * C;

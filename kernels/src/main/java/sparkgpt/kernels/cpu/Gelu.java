@@ -8,7 +8,7 @@ final class Gelu {
 
     // out = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
     static void forward(float[] acts, int outOff, int inpOff, int n) {
-        Threads.parallelFor(n, (from, to) -> {
+        Parallel.parallelFor(n, (from, to) -> {
             for (int i = from; i < to; i++) {
                 float x = acts[inpOff + i];
                 float cube = 0.044715f * x * x * x;
@@ -19,7 +19,7 @@ final class Gelu {
 
     // dinp += dout * d/dx GELU(x)
     static void backward(float[] dacts, int dinpOff, float[] acts, int inpOff, int doutOff, int n) {
-        Threads.parallelFor(n, (from, to) -> {
+        Parallel.parallelFor(n, (from, to) -> {
             for (int i = from; i < to; i++) {
                 float x = acts[inpOff + i];
                 float cube = 0.044715f * x * x * x;

@@ -9,7 +9,7 @@ final class LayerNorm {
     // out (N,C) = (inp - mean) * rstd * weight + bias; mean and rstd (N) are kept for the backward
     static void forward(float[] acts, int outOff, int meanOff, int rstdOff, int inpOff,
                         float[] params, int wOff, int bOff, int N, int C) {
-        Threads.parallelFor(N, (from, to) -> {
+        Parallel.parallelFor(N, (from, to) -> {
             for (int n = from; n < to; n++) {
                 int x = inpOff + n * C;
                 float m = 0f;
@@ -36,7 +36,7 @@ final class LayerNorm {
     static void backward(float[] dacts, int dinpOff, float[] grads, int dwOff, int dbOff, int doutOff,
                          float[] acts, int inpOff, float[] params, int wOff, int meanOff, int rstdOff, int N, int C) {
         // dinp: rows are independent
-        Threads.parallelFor(N, (from, to) -> {
+        Parallel.parallelFor(N, (from, to) -> {
             for (int n = from; n < to; n++) {
                 int x = inpOff + n * C;
                 int d = doutOff + n * C;
@@ -60,7 +60,7 @@ final class LayerNorm {
             }
         });
         // dweight, dbias: reduce over rows, split by channel so each element has one writer
-        Threads.parallelFor(C, (from, to) -> {
+        Parallel.parallelFor(C, (from, to) -> {
             for (int n = 0; n < N; n++) {
                 int x = inpOff + n * C;
                 int d = doutOff + n * C;

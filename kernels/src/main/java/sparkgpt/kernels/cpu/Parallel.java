@@ -107,10 +107,15 @@ public final class Parallel {
         for (int p = 1; p < pieces; p++) {
             QUEUE.add(new Piece(job, piece, p));
         }
+        // the caller's own piece counts as inside the pool: loops nested in it run inline, as
+        // they do in the pool threads' pieces
+        IN_POOL.set(true);
         try {
             piece.run(0);
         } catch (Throwable t) {
             job.fail(t);
+        } finally {
+            IN_POOL.set(false);
         }
         job.finishOne();
         job.await();
