@@ -7,6 +7,7 @@ import java.util.Arrays;
 import java.util.Random;
 import sparkgpt.kernels.Backend;
 import sparkgpt.kernels.Backends;
+import sparkgpt.kernels.OpTimer;
 
 /**
  * Usage: {@code ModelBench [key=value ...]} with keys n_layer, n_head, n_embd, block_size,
@@ -19,6 +20,7 @@ public final class ModelBench {
     public static void main(String[] args) throws Exception {
         int L = 6, NH = 6, C = 384, T = 256, V = 8192, B = 4, steps = 10, warmup = 2;
         String device = "cpu";
+        boolean profile = false;
         double peakGflops = 332.8; // 2 cores x 2 FMA units x 16 lanes x 2 flops x 2.6 GHz
         for (String a : args) {
             String[] kv = a.replaceFirst("^--", "").split("=", 2);
@@ -33,12 +35,14 @@ public final class ModelBench {
                 case "steps" -> steps = Integer.parseInt(kv[1]);
                 case "warmup" -> warmup = Integer.parseInt(kv[1]);
                 case "device" -> device = kv[1];
+                case "profile" -> profile = Boolean.parseBoolean(kv[1]);
                 case "peak_gflops" -> peakGflops = Double.parseDouble(kv[1]);
                 default -> throw new IllegalArgumentException("unknown key " + kv[0]);
             }
         }
         GptConfig cfg = new GptConfig(L, NH, C, T, V);
-        Backend backend = Backends.open(device);
+        OpTimer timer = new OpTimer();
+        Backend backend = profile ? timer.wrap(Backends.open(device)) : Backends.open(device);
         try (Gpt model = new Gpt(cfg, B, backend)) {
             model.initialize(1337);
             AdamW opt = new AdamW(model.params, new AdamW.Options(0.9f, 0.95f, 1e-8f, 0.1f));
@@ -52,7 +56,9 @@ public final class ModelBench {
             Random r = new Random(42);
             int[] tokens = new int[B * T + 1];
             double[] ms = new double[steps];
+            long optNanos = 0;
             for (int s = -warmup; s < steps; s++) {
+                if (s == 0) timer.reset();
                 for (int i = 0; i < tokens.length; i++) tokens[i] = r.nextInt(V);
                 int[] in = Arrays.copyOf(tokens, B * T), tgt = Arrays.copyOfRange(tokens, 1, B * T + 1);
                 long t0 = System.nanoTime();
@@ -60,12 +66,18 @@ public final class ModelBench {
                 float loss = model.forward(in, tgt, 0);
                 model.backward();
                 float[] g = model.gradients();
+                long t1 = System.nanoTime();
                 double norm = AdamW.clipGradNorm(g, 1.0);
                 opt.update(model.parameters(), g, 3e-4f);
+                if (s >= 0) optNanos += System.nanoTime() - t1;
                 model.paramsChanged();
                 double dt = (System.nanoTime() - t0) / 1e6;
                 if (s >= 0) ms[s] = dt;
                 System.out.printf("step %d%s: loss %.4f, norm %.3f, %.1f ms%n", s, s < 0 ? " (warmup)" : "", loss, norm, dt);
+            }
+            if (profile) {
+                System.out.printf("time per op over %d steps (plus clip+AdamW %.1f ms):%n%s", steps, optNanos / 1e6,
+                        timer.report());
             }
             double[] sorted = ms.clone();
             Arrays.sort(sorted);

@@ -21,20 +21,10 @@ final class Attention {
             Sgemm.sgemm(false, true, T, T, hs, acts, q, C3, acts, k, C3, acts, pre, T, false);
             for (int t = 0; t < T; t++) {
                 int row = t * T;
-                float max = Float.NEGATIVE_INFINITY;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    float s = acts[pre + row + t2] * scale;
-                    acts[pre + row + t2] = s;
-                    max = Math.max(max, s);
-                }
-                float sum = 0f;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    float e = (float) Math.exp(acts[pre + row + t2] - max);
-                    acts[at + row + t2] = e;
-                    sum += e;
-                }
-                float inv = 1f / sum;
-                for (int t2 = 0; t2 <= t; t2++) acts[at + row + t2] *= inv;
+                VectorRows.scale(acts, pre + row, t + 1, scale);
+                float max = VectorRows.max(acts, pre + row, t + 1);
+                float sum = VectorRows.expShifted(acts, pre + row, acts, at + row, t + 1, max);
+                VectorRows.scale(acts, at + row, t + 1, 1f / sum);
                 for (int t2 = t + 1; t2 < T; t2++) {
                     acts[at + row + t2] = 0f;
                     acts[pre + row + t2] = 0f;
@@ -64,8 +54,7 @@ final class Attention {
             // softmax backward: dpre = att * (datt - sum(att * datt)), times the score scale
             for (int t = 0; t < T; t++) {
                 int row = t * T;
-                float dot = 0f;
-                for (int t2 = 0; t2 <= t; t2++) dot += acts[at + row + t2] * dacts[dat + row + t2];
+                float dot = VectorRows.dot(acts, at + row, dacts, dat + row, t + 1);
                 for (int t2 = 0; t2 <= t; t2++) {
                     dacts[dpre + row + t2] = acts[at + row + t2] * (dacts[dat + row + t2] - dot) * scale;
                 }

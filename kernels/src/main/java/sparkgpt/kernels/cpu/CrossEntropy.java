@@ -10,17 +10,10 @@ final class CrossEntropy {
         Parallel.parallelFor(N, (from, to) -> {
             for (int n = from; n < to; n++) {
                 int row = logitsOff + n * V;
-                float max = Float.NEGATIVE_INFINITY;
-                for (int i = 0; i < V; i++) max = Math.max(max, acts[row + i]);
+                float max = VectorRows.max(acts, row, V);
                 float targetLogit = acts[row + targets[n]];
-                float sum = 0f;
-                for (int i = 0; i < V; i++) {
-                    float e = (float) Math.exp(acts[row + i] - max);
-                    acts[row + i] = e;
-                    sum += e;
-                }
-                float inv = 1f / sum;
-                for (int i = 0; i < V; i++) acts[row + i] *= inv;
+                float sum = VectorRows.expShifted(acts, row, acts, row, V, max);
+                VectorRows.scale(acts, row, V, 1f / sum);
                 // -log softmax = log(sum exp(x - max)) - (x_target - max): finite even when the
                 // probability underflows to 0
                 losses[n] = (float) (Math.log(sum) - (targetLogit - max));
