@@ -92,7 +92,8 @@ public interface Backend extends AutoCloseable {
 
     /**
      * Causal self-attention. qkv (B,T,3C) holds q, k, v side by side; preatt and att (B,NH,T,T)
-     * are the scores before and after the softmax (scaled by 1/sqrt(C/NH)); out (B,T,C).
+     * are the scores before and after the softmax (scaled by 1/sqrt(C/NH)), both 0 where t2 &gt; t;
+     * out (B,T,C).
      */
     void attentionForward(int aOut, int aPreatt, int aAtt, int aQkv, int B, int T, int C, int NH);
 
@@ -118,7 +119,8 @@ public interface Backend extends AutoCloseable {
     void layernormBackward(int dInp, int gWeight, int gBias, int dOut, int aInp, int pWeight,
                            int aMean, int aRstd, int N, int C);
 
-    /** Attention backward: dqkv (B,T,3C) += ...; dpreatt and datt (B,NH,T,T) are scratch, their contents unspecified after. */
+    /** Attention backward: dqkv (B,T,3C) += ...; datt (B,NH,T,T) = dout . v^T and dpreatt (B,NH,T,T) = the softmax backward times
+     * the score scale are scratch, overwritten (0 where t2 &gt; t). */
     void attentionBackward(int dQkv, int dPreatt, int dAtt, int dOut, int aQkv, int aAtt, int B, int T, int C, int NH);
 
     /** dinp += GELU'(inp) * dout. */

@@ -58,7 +58,10 @@ final class Attention {
                 for (int t2 = 0; t2 <= t; t2++) {
                     dacts[dpre + row + t2] = acts[at + row + t2] * (dacts[dat + row + t2] - dot) * scale;
                 }
-                for (int t2 = t + 1; t2 < T; t2++) dacts[dpre + row + t2] = 0f;
+                for (int t2 = t + 1; t2 < T; t2++) {
+                    dacts[dpre + row + t2] = 0f;
+                    dacts[dat + row + t2] = 0f;
+                }
             }
             // dq += dpre . k;  dk += dpre^T . q
             Sgemm.sgemm(false, false, T, hs, T, dacts, dpre, T, acts, k, C3, dacts, dq, C3, true);

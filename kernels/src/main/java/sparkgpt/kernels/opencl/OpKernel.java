@@ -392,6 +392,7 @@ final class OpKernel extends Kernel {
                     acts[at + t2] = acts[at + t2] * inv;
                 } else {
                     acts[at + t2] = 0f;
+                    acts[pre + t2] = 0f;
                 }
             }
             int o = o0 + (b * dT + t) * dC + h * hs;
@@ -423,27 +424,34 @@ final class OpKernel extends Kernel {
             int dat = o2 + (bh * dT + t) * dT;
             int dpre = o1 + (bh * dT + t) * dT;
             int dout = o3 + (b * dT + t) * dC + h * hs;
-            for (int t2 = 0; t2 <= t; t2++) {
-                int v = o4 + (b * dT + t2) * C3 + h * hs + 2 * dC;
+            // datt and dpreatt are scratch, overwritten (0 where t2 > t) as the cpu backend does
+            for (int t2 = 0; t2 < dT; t2++) {
                 float da = 0f;
-                for (int i = 0; i < hs; i++) {
-                    da += acts[v + i] * gradActs[dout + i];
+                if (t2 <= t) {
+                    int v = o4 + (b * dT + t2) * C3 + h * hs + 2 * dC;
+                    for (int i = 0; i < hs; i++) {
+                        da += acts[v + i] * gradActs[dout + i];
+                    }
                 }
-                gradActs[dat + t2] = gradActs[dat + t2] + da;
+                gradActs[dat + t2] = da;
             }
-            // softmax backward: dpre = att * (datt - sum(att * datt))
+            // softmax backward: dpre = att * (datt - sum(att * datt)), times the score scale
             float dot = 0f;
             for (int t2 = 0; t2 <= t; t2++) {
                 dot += acts[at + t2] * gradActs[dat + t2];
             }
-            for (int t2 = 0; t2 <= t; t2++) {
-                gradActs[dpre + t2] = gradActs[dpre + t2] + acts[at + t2] * (gradActs[dat + t2] - dot);
+            for (int t2 = 0; t2 < dT; t2++) {
+                float dp = 0f;
+                if (t2 <= t) {
+                    dp = acts[at + t2] * (gradActs[dat + t2] - dot) * scale;
+                }
+                gradActs[dpre + t2] = dp;
             }
             int dq = o0 + (b * dT + t) * C3 + h * hs;
             for (int i = 0; i < hs; i++) {
                 float acc = 0f;
                 for (int t2 = 0; t2 <= t; t2++) {
-                    acc += gradActs[dpre + t2] * scale * acts[o4 + (b * dT + t2) * C3 + h * hs + dC + i];
+                    acc += gradActs[dpre + t2] * acts[o4 + (b * dT + t2) * C3 + h * hs + dC + i];
                 }
                 gradActs[dq + i] = gradActs[dq + i] + acc;
             }
@@ -463,14 +471,13 @@ final class OpKernel extends Kernel {
             int hs = dC / dNH;
             int h = c / hs;
             int C3 = 3 * dC;
-            float scale = 1f / sqrt((float) hs);
             int bh = b * dNH + h;
             float dk = 0f;
             float dv = 0f;
             for (int t = t2; t < dT; t++) {
                 int row = (bh * dT + t) * dT + t2;
                 dv += acts[o5 + row] * gradActs[o3 + (b * dT + t) * dC + c];
-                dk += gradActs[o1 + row] * scale * acts[o4 + (b * dT + t) * C3 + c];
+                dk += gradActs[o1 + row] * acts[o4 + (b * dT + t) * C3 + c];
             }
             int base = o0 + (b * dT + t2) * C3 + c;
             gradActs[base + dC] = gradActs[base + dC] + dk;
