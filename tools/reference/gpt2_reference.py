@@ -182,6 +182,33 @@ def f32(t):
     return t.detach().to(torch.float32).contiguous()
 
 
+def write_llmc_model(path, tensors, cfg):
+    """llm.c's model file (train_gpt2.py write_model): 256 int32 header (magic 20240326, version 3 =
+    fp32 with the vocabulary padded to a multiple of 128, maxT, V, L, NH, C, Vp), then every
+    tensor in llm.c's order, grouped by kind across layers, matmul weights as nn.Linear [out, in]."""
+    L, C, V = cfg["n_layer"], cfg["n_embd"], cfg["vocab_size"]
+    Vp = (V + 127) // 128 * 128
+    header = torch.zeros(256, dtype=torch.int32)
+    header[:8] = torch.tensor([20240326, 3, cfg["n_positions"], V, L, cfg["n_head"], C, Vp])
+    wte = torch.zeros(Vp, C)
+    wte[:V] = tensors["transformer.wte.weight"]
+    order = [wte, tensors["transformer.wpe.weight"]]
+    for kind, transpose in [("ln_1.weight", False), ("ln_1.bias", False), ("attn.c_attn.weight", True),
+                            ("attn.c_attn.bias", False), ("attn.c_proj.weight", True), ("attn.c_proj.bias", False),
+                            ("ln_2.weight", False), ("ln_2.bias", False), ("mlp.c_fc.weight", True),
+                            ("mlp.c_fc.bias", False), ("mlp.c_proj.weight", True), ("mlp.c_proj.bias", False)]:
+        for i in range(L):
+            t = tensors[f"transformer.h.{i}.{kind}"]
+            order.append(t.t() if transpose else t)
+    order += [tensors["transformer.ln_f.weight"], tensors["transformer.ln_f.bias"]]
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(header.numpy().astype("<i4").tobytes())
+        for t in order:
+            f.write(t.detach().to(torch.float32).contiguous().numpy().astype("<f4").tobytes())
+    os.replace(tmp, path)
+
+
 def build_fixture(name, spec, out_dir):
     cfg = dict(spec)
     cfg["perturbed"] = True
@@ -232,6 +259,8 @@ def build_fixture(name, spec, out_dir):
     write_safetensors(os.path.join(d, "batch.safetensors"),
                       {"inputs": inputs.to(torch.int32), "targets": targets.to(torch.int32)}, meta)
     write_safetensors(os.path.join(d, "expected.safetensors"), expected, meta)
+    if name == "odd":  # V 131 pads to 256: the reader must use the header's Vp, not guess
+        write_llmc_model(os.path.join(d, "model_llmc.bin"), initial, cfg)
     with open(os.path.join(d, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
         f.write("\n")
