@@ -100,5 +100,14 @@ class TrainTest {
         UserError e = assertThrows(UserError.class, () -> Trainer.train(sc, config("--data=" + dir, "--max_steps=1")));
         assertTrue(e.getMessage().startsWith("vocab_size = 0 but " + dir + " has no meta.json"), e.getMessage());
         assertEquals(1, Trainer.train(sc, config("--data=" + dir, "--max_steps=1", "--vocab_size=256")).losses().size());
+
+        // a token id beyond vocab_size is found by the executor that loads the shard; Main reports
+        // the message from inside Spark's exception, naming the file
+        Exception inTask = assertThrows(Exception.class,
+                () -> Trainer.train(sc, config("--data=" + dir, "--max_steps=1", "--vocab_size=100")));
+        UserError user = Main.userError(inTask);
+        assertNotNull(user, String.valueOf(inTask));
+        assertTrue(user.getMessage().matches(".*train_00000[01]\\.bin holds token id \\d+, not below vocab_size 100"),
+                user.getMessage());
     }
 }
