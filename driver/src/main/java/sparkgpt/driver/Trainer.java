@@ -16,7 +16,6 @@ import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.storage.StorageLevel;
-import sparkgpt.kernels.cpu.Threads;
 import sparkgpt.worker.AdamW;
 import sparkgpt.worker.Gpt;
 import sparkgpt.worker.GptConfig;
@@ -24,9 +23,9 @@ import sparkgpt.worker.ParameterLayout;
 
 /**
  * Spark MLlib's runMiniBatchSGD shape: broadcast the weights, every partition computes the gradient
- * of its share of the batch into one buffer, the partial gradients come back to the driver and are
- * summed in partition order (so a run is bit-for-bit repeatable: treeAggregate would add them in
- * task-completion order), then clip and AdamW on the driver.
+ * of its share of the batch into one buffer, treeAggregate sums the partial gradients (in an order
+ * fixed by partition index, see {@link GradientSum}, so a run is bit-for-bit repeatable), then
+ * clip and AdamW on the driver.
  */
 public final class Trainer {
     private Trainer() {}
@@ -128,18 +127,13 @@ public final class Trainer {
                 Broadcast<float[]> weights = sc.broadcast(params);
                 long t1 = System.nanoTime();
                 sc.setJobDescription("step " + (step + 1));
-                List<GradientStep.Partial> parts = trainBlocks
-                        .mapPartitionsWithIndex(GradientStep.train(weights, plan, step), false).collect();
+                GradientSum sum = trainBlocks.mapPartitionsWithIndex(GradientStep.train(weights, plan, step), false)
+                        .treeAggregate(new GradientSum(), GradientSum::add, GradientSum::merge);
                 long t2 = System.nanoTime();
                 weights.destroy(); // its job is done; the update below may now write params
-                float[] grads = sum(parts);
-                double lossSum = 0;
-                long compute = 0, fetch = 0;
-                for (GradientStep.Partial p : parts) {
-                    lossSum += p.lossSum;
-                    compute = Math.max(compute, p.computeMs);
-                    fetch = Math.max(fetch, p.fetchMs);
-                }
+                float[] grads = sum.gradients();
+                double lossSum = sum.lossSum();
+                long compute = sum.computeMs, fetch = sum.fetchMs;
                 long t3 = System.nanoTime();
 
                 // the update on the driver
@@ -189,24 +183,10 @@ public final class Trainer {
                            int batches, int step) {
         Broadcast<float[]> weights = sc.broadcast(params);
         sc.setJobDescription("eval at step " + step);
-        List<GradientStep.Partial> parts = valBlocks.mapPartitionsWithIndex(GradientStep.eval(weights, plan, batches), false)
-                .collect();
+        GradientSum sum = valBlocks.mapPartitionsWithIndex(GradientStep.eval(weights, plan, batches), false)
+                .treeAggregate(new GradientSum(), GradientSum::add, GradientSum::merge);
         weights.destroy();
-        double sum = 0;
-        for (GradientStep.Partial p : parts) sum += p.lossSum;
-        return sum / ((double) batches * plan.batchSize() * plan.blockSize());
-    }
-
-    /** The partial gradients added in partition order (collect keeps it), element ranges in parallel. */
-    static float[] sum(List<GradientStep.Partial> parts) {
-        float[] total = parts.get(0).grads;
-        for (int k = 1; k < parts.size(); k++) {
-            float[] g = parts.get(k).grads;
-            Threads.parallelFor(total.length, (from, to) -> {
-                for (int i = from; i < to; i++) total[i] += g[i];
-            });
-        }
-        return total;
+        return sum.lossSum() / ((double) batches * plan.batchSize() * plan.blockSize());
     }
 
     /**

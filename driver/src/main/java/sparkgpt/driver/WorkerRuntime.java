@@ -5,7 +5,7 @@ import java.util.ArrayDeque;
 import java.util.HashMap;
 import java.util.Map;
 import sparkgpt.kernels.Backend;
-import sparkgpt.kernels.cpu.CpuBackend;
+import sparkgpt.kernels.Backends;
 import sparkgpt.worker.Gpt;
 import sparkgpt.worker.GptConfig;
 
@@ -42,17 +42,12 @@ public final class WorkerRuntime {
         }
     }
 
-    /**
-     * The one place a backend is chosen. It becomes {@code sparkgpt.kernels.Backends.open(device)}
-     * when the OpenCL backend and its provider land; until then "auto" means the cpu backend.
-     */
+    /** The one place a backend is chosen: device = auto | opencl | cpu (see Backends). */
     static Backend openBackend(String device) {
-        switch (device) {
-            case "auto":
-            case "cpu":
-                return new CpuBackend();
-            default:
-                throw new UserError("device = " + device + ": this build has only the cpu backend; use device=cpu or auto");
+        try {
+            return Backends.open(device);
+        } catch (RuntimeException e) {
+            throw new UserError("device = " + device + ": " + e.getMessage(), e);
         }
     }
 }

@@ -1,5 +1,6 @@
-// Row primitives for the cpu layers (max, exp-and-sum, scale, dot) on the Vector API, whose
-// EXP is a vectorised intrinsic: the softmax rows of attention and of the classifier use them.
+// Row primitives for the cpu layers (max, exp-and-sum, scale, dot) on the Vector API: the softmax
+// rows of attention and of the classifier use them. Sums run in a fixed lane order and exp is
+// VectorMath's, so results do not depend on whether the JIT has compiled the code yet.
 package sparkgpt.kernels.cpu;
 
 import jdk.incubator.vector.FloatVector;
@@ -30,11 +31,11 @@ final class VectorRows {
         int i = 0;
         FloatVector acc = FloatVector.zero(S);
         for (; i + L <= n; i += L) {
-            FloatVector e = FloatVector.fromArray(S, src, srcOff + i).sub(shift).lanewise(VectorOperators.EXP);
+            FloatVector e = VectorMath.exp(FloatVector.fromArray(S, src, srcOff + i).sub(shift));
             e.intoArray(dst, dstOff + i);
             acc = acc.add(e);
         }
-        float sum = acc.reduceLanes(VectorOperators.ADD);
+        float sum = VectorMath.sumLanes(acc);
         for (; i < n; i++) {
             float e = (float) Math.exp(src[srcOff + i] - shift);
             dst[dstOff + i] = e;
@@ -57,7 +58,7 @@ final class VectorRows {
         for (; i + L <= n; i += L) {
             acc = FloatVector.fromArray(S, a, aOff + i).fma(FloatVector.fromArray(S, b, bOff + i), acc);
         }
-        float sum = acc.reduceLanes(VectorOperators.ADD);
+        float sum = VectorMath.sumLanes(acc);
         for (; i < n; i++) sum += a[aOff + i] * b[bOff + i];
         return sum;
     }
