@@ -19,8 +19,14 @@ import com.aparapi.Kernel;
  * helper, int flags instead of booleans.
  */
 final class OpKernel extends Kernel {
-    // side of a matmul tile; a matmul work-group is TILE x TILE = 256 items
-    static final int TILE = 16;
+    // GEMM blocking: a work-group computes a BM x BN block of C, each of its GEMM_ITEMS items a
+    // TM x TN sub-block in registers, over K-chunks of BK staged in local memory (2 x 4 KB)
+    static final int BM = 64;
+    static final int BN = 64;
+    static final int BK = 16;
+    static final int TM = 4;
+    static final int TN = 16;
+    static final int GEMM_ITEMS = (BM / TM) * (BN / TN);
     // work-group size of the row-wise ops and of the element-wise ops (a power of two)
     static final int GROUP = 256;
 
@@ -75,9 +81,9 @@ final class OpKernel extends Kernel {
     int accumulate;  // 1: C += ..., 0: C = ...
     int biasOff;     // into params; < 0: no bias
 
-    // ---- work-group local memory: 3 x 256 floats = 3 KB ----
-    @Local final float[] tileA = new float[TILE * TILE];
-    @Local final float[] tileB = new float[TILE * TILE];
+    // ---- work-group local memory: 2 x BK*64 + 256 floats = 9 KB ----
+    @Local final float[] tileA = new float[BK * BM];
+    @Local final float[] tileB = new float[BK * BN];
     @Local final float[] red = new float[GROUP];
 
     @Override
@@ -293,39 +299,92 @@ final class OpKernel extends Kernel {
         }
     }
 
-    // GEMM, tiled in local memory: 2D range (roundUp(gN, TILE), roundUp(gM, TILE)), local
-    // (TILE, TILE); item (j, i) owns C[i, j]. Every item reaches both barriers of every k-step;
-    // loads outside the matrices read as 0.
+    // GEMM, register-blocked: a work-group of (BN/TN) x (BM/TM) = 64 items computes a BM x BN
+    // block of C; item (lx, ly) owns the TM x TN sub-block at rows ly*TM.., columns lx*TN.. and
+    // accumulates it in a private array. Per K-chunk of BK the group stages A (BM x BK) and
+    // B (BK x BN) in local memory, both k-major, so the inner loop reads TM + TN local floats for
+    // TM * TN multiply-adds. Each operand is loaded in the order of its contiguous global
+    // dimension (A: k-fast when aCs == 1, else m-fast; B: n-fast when bCs == 1, else k-fast), so
+    // transposed operands are transposed at tile-load time and global loads stay coalesced.
+    // 2D range (roundUp(gN, BN) / TN, roundUp(gM, BM) / TM), local (BN/TN, BM/TM). Every item
+    // reaches both barriers of every K-chunk; loads outside the matrices read as 0; writes are
+    // guarded. The array branches (aArr, bArr, cArr) are uniform per launch and sit in the load
+    // and store phases only, never in the multiply-add loop (the old per-load read() branch
+    // chain kept PoCL from vectorizing it).
     private void gemm() {
         int lx = getLocalId(0);
         int ly = getLocalId(1);
-        int j = getGlobalId(0);
-        int i = getGlobalId(1);
-        int row0 = getGroupId(1) * TILE;
-        int col0 = getGroupId(0) * TILE;
-        float sum = 0f;
-        for (int k0 = 0; k0 < gK; k0 += TILE) {
-            int ar = row0 + ly;
-            int ak = k0 + lx;
-            float av = 0f;
-            if (ar < gM && ak < gK) {
-                av = read(aArr, aOff + ar * aRs + ak * aCs);
+        int lid = ly * (BN / TN) + lx;
+        int row0 = getGroupId(1) * BM;
+        int col0 = getGroupId(0) * BN;
+        float[] acc = new float[TM * TN];
+        for (int x = 0; x < TM * TN; x++) {
+            acc[x] = 0f;
+        }
+        for (int k0 = 0; k0 < gK; k0 += BK) {
+            for (int l = 0; l < BM * BK / GEMM_ITEMS; l++) {
+                int t = lid + l * GEMM_ITEMS;
+                int m = t % BM;
+                int k = t / BM;
+                if (aCs == 1) {
+                    m = t / BK;
+                    k = t % BK;
+                }
+                float v = 0f;
+                if (row0 + m < gM && k0 + k < gK) {
+                    int g = aOff + (row0 + m) * aRs + (k0 + k) * aCs;
+                    if (aArr == ACTS) {
+                        v = acts[g];
+                    } else {
+                        v = gradActs[g];
+                    }
+                }
+                tileA[k * BM + m] = v;
             }
-            tileA[ly * TILE + lx] = av;
-            int bk = k0 + ly;
-            int bc = col0 + lx;
-            float bv = 0f;
-            if (bk < gK && bc < gN) {
-                bv = read(bArr, bOff + bk * bRs + bc * bCs);
+            for (int l = 0; l < BK * BN / GEMM_ITEMS; l++) {
+                int t = lid + l * GEMM_ITEMS;
+                int n = t / BK;
+                int k = t % BK;
+                if (bCs == 1) {
+                    n = t % BN;
+                    k = t / BN;
+                }
+                float v = 0f;
+                if (col0 + n < gN && k0 + k < gK) {
+                    int g = bOff + (k0 + k) * bRs + (col0 + n) * bCs;
+                    if (bArr == PARAMS) {
+                        v = params[g];
+                    } else if (bArr == ACTS) {
+                        v = acts[g];
+                    } else {
+                        v = gradActs[g];
+                    }
+                }
+                tileB[k * BN + n] = v;
             }
-            tileB[ly * TILE + lx] = bv;
             localBarrier();
-            for (int kk = 0; kk < TILE; kk++) {
-                sum += tileA[ly * TILE + kk] * tileB[kk * TILE + lx];
+            // the c loop is innermost over TN contiguous floats of B: a CPU compiler vectorizes it
+            for (int kk = 0; kk < BK; kk++) {
+                for (int r = 0; r < TM; r++) {
+                    float a = tileA[kk * BM + ly * TM + r];
+                    for (int c = 0; c < TN; c++) {
+                        acc[r * TN + c] += a * tileB[kk * BN + lx * TN + c];
+                    }
+                }
             }
             localBarrier();
         }
+        for (int r = 0; r < TM; r++) {
+            for (int c = 0; c < TN; c++) {
+                gemmStore(row0 + ly * TM + r, col0 + lx * TN + c, acc[r * TN + c]);
+            }
+        }
+    }
+
+    // C[i, j] = v (+ bias[j]) (+ C[i, j]), skipped outside the matrix (ranges are padded).
+    private void gemmStore(int i, int j, float v) {
         if (i < gM && j < gN) {
+            float sum = v;
             if (biasOff >= 0) {
                 sum += params[biasOff + j];
             }
@@ -391,6 +450,7 @@ final class OpKernel extends Kernel {
                 if (t2 <= t) {
                     acts[at + t2] = acts[at + t2] * inv;
                 } else {
+                    // future positions: 0 in both, as the cpu reference leaves them
                     acts[at + t2] = 0f;
                     acts[pre + t2] = 0f;
                 }
@@ -408,7 +468,8 @@ final class OpKernel extends Kernel {
 
     // ATTENTION_BACKWARD_DQ: dqkv = gradActs[o0], dpreatt = gradActs[o1], datt = gradActs[o2],
     // dout = gradActs[o3], qkv = acts[o4], att = acts[o5]. Item (b,h,t) owns row t of datt and
-    // dpreatt and dq[b,t,h,:]: datt += v . dout, dpreatt += softmax backward, dq += dpreatt . k.
+    // dpreatt and dq[b,t,h,:]: datt = v . dout, dpreatt = scaled softmax backward (both scratch,
+    // overwritten, as in the cpu reference), dq += dpreatt . k.
     // 1D range over B*NH*T. dk and dv (written by many t) are the next op.
     private void attentionBackwardDq() {
         int idx = getGlobalId();
@@ -458,7 +519,8 @@ final class OpKernel extends Kernel {
         }
     }
 
-    // ATTENTION_BACKWARD_DKV: same offsets; runs after ATTENTION_BACKWARD_DQ has finished dpreatt.
+    // ATTENTION_BACKWARD_DKV: same offsets; runs after ATTENTION_BACKWARD_DQ has finished dpreatt
+    // (which already carries the score scale).
     // Item (b, t2, c) with c = h*hs + i owns dk[b,t2,h,i] and dv[b,t2,h,i] and loops over the
     // rows t >= t2 that attended to t2. 1D range over B*T*C.
     private void attentionBackwardDkv() {

@@ -126,9 +126,9 @@ public final class OpenClBackend implements Backend {
                     + " device(s): " + describeAll(all));
         }
         OpenCLDevice device = all.get(Math.max(index, 0));
-        if (device.getMaxWorkGroupSize() < OpKernel.TILE * OpKernel.TILE) {
+        if (device.getMaxWorkGroupSize() < OpKernel.GEMM_ITEMS) {
             throw new OpenClException(describe(device) + ": max work-group size " + device.getMaxWorkGroupSize()
-                    + " < " + OpKernel.TILE * OpKernel.TILE + " needed by the tiled matmul");
+                    + " < " + OpKernel.GEMM_ITEMS + " needed by the tiled matmul");
         }
         OpenClBackend backend = new OpenClBackend(device);
         try {
@@ -521,9 +521,10 @@ public final class OpenClBackend implements Backend {
         k.cRs = cRs;
         k.accumulate = accumulate ? 1 : 0;
         k.biasOff = biasOff;
-        int t = OpKernel.TILE;
         if (M == 0 || N == 0) return;
-        launch(OpKernel.GEMM, what, Range.create2D(device, roundUp(N, t), roundUp(M, t), t, t));
+        int lx = OpKernel.BN / OpKernel.TN, ly = OpKernel.BM / OpKernel.TM;
+        launch(OpKernel.GEMM, what, Range.create2D(device, roundUp(N, OpKernel.BN) / OpKernel.TN,
+                roundUp(M, OpKernel.BM) / OpKernel.TM, lx, ly));
     }
 
     /** One work item per element, n items padded to whole work-groups (the kernel guards i &lt; n). */

@@ -144,8 +144,9 @@ class OpenClBackendTest {
 
     @Test
     void matmul() {
-        // {N, C, OC}: odd sizes below one tile, and sizes over several 16x16 tiles
-        int[][] shapes = {{BT, C, 3 * C}, {BT, C, 4 * C}, {70, 64, 200}, {5, 3, 7}};
+        // {N, C, OC}: odd sizes below one block, and sizes over several 64x64 blocks with ragged
+        // edges in every dimension (K = 40 is not a multiple of the K-chunk)
+        int[][] shapes = {{BT, C, 3 * C}, {BT, C, 4 * C}, {70, 64, 200}, {130, 40, 150}, {5, 3, 7}};
         for (int[] s : shapes) {
             int N = s[0], Cc = s[1], OC = s[2];
             for (boolean transposed : new boolean[] {false, true}) {
