@@ -64,6 +64,6 @@ public final class Backends {
     }
 
     private static void fallback(String reason) {
-        System.err.println("sparkgpt device=auto: falling back to cpu: " + reason);
+        if (LOGGED.add("fallback|" + reason)) System.err.println("sparkgpt device=auto: falling back to cpu: " + reason);
     }
 }
