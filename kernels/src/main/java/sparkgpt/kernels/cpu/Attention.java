@@ -5,6 +5,10 @@ package sparkgpt.kernels.cpu;
 final class Attention {
     private Attention() {}
 
+    // Rows are processed in blocks of TB: block [r0, r1) only needs columns [0, r1), so the GEMMs
+    // skip most of the masked upper triangle (T=256: 640 of 1024 columns-per-row-block computed).
+    static final int TB = 64;
+
     // qkv (B,T,3C) holds q,k,v; preatt, att (B,NH,T,T); out (B,T,C). Row t attends to t2 <= t,
     // scores scaled by 1/sqrt(hs) ("Attention Is All You Need", eq. 1); att[t, t2 > t] = 0, so the
     // value product may run over the full rows.
@@ -17,8 +21,11 @@ final class Attention {
             int b = bh / NH, h = bh % NH;
             int q = qkvOff + b * T * C3 + h * hs, k = q + C, v = q + 2 * C;
             int pre = preattOff + bh * T * T, at = attOff + bh * T * T;
-            // preatt (T,T) = q (T,hs) . k^T
-            Sgemm.sgemm(false, true, T, T, hs, acts, q, C3, acts, k, C3, acts, pre, T, false);
+            // preatt[r0:r1, 0:r1] = q[r0:r1] . k[0:r1]^T
+            for (int r0 = 0; r0 < T; r0 += TB) {
+                int r1 = Math.min(T, r0 + TB);
+                Sgemm.sgemm(false, true, r1 - r0, r1, hs, acts, q + r0 * C3, C3, acts, k, C3, acts, pre + r0 * T, T, false);
+            }
             for (int t = 0; t < T; t++) {
                 int row = t * T;
                 VectorRows.scale(acts, pre + row, t + 1, scale);
@@ -30,8 +37,12 @@ final class Attention {
                     acts[pre + row + t2] = 0f;
                 }
             }
-            // out (T,hs) = att (T,T) . v (T,hs)
-            Sgemm.sgemm(false, false, T, hs, T, acts, at, T, acts, v, C3, acts, outOff + b * T * C + h * hs, C, false);
+            // out[r0:r1] (hs wide) = att[r0:r1, 0:r1] . v[0:r1]
+            int out = outOff + b * T * C + h * hs;
+            for (int r0 = 0; r0 < T; r0 += TB) {
+                int r1 = Math.min(T, r0 + TB);
+                Sgemm.sgemm(false, false, r1 - r0, hs, r1, acts, at + r0 * T, T, acts, v, C3, acts, out + r0 * C, C, false);
+            }
         });
     }
 
@@ -48,9 +59,12 @@ final class Attention {
             int dq = dqkvOff + b * T * C3 + h * hs, dk = dq + C, dv = dq + 2 * C;
             int at = attOff + bh * T * T, dat = dattOff + bh * T * T, dpre = dpreattOff + bh * T * T;
             int dout = doutOff + b * T * C + h * hs;
-            // datt (T,T) = dout (T,hs) . v^T;  dv += att^T . dout
-            Sgemm.sgemm(false, true, T, T, hs, dacts, dout, C, acts, v, C3, dacts, dat, T, false);
-            Sgemm.sgemm(true, false, T, hs, T, acts, at, T, dacts, dout, C, dacts, dv, C3, true);
+            // datt[r0:r1, 0:r1] = dout[r0:r1] . v[0:r1]^T;  dv[0:r1] += att[r0:r1, 0:r1]^T . dout[r0:r1]
+            for (int r0 = 0; r0 < T; r0 += TB) {
+                int r1 = Math.min(T, r0 + TB);
+                Sgemm.sgemm(false, true, r1 - r0, r1, hs, dacts, dout + r0 * C, C, acts, v, C3, dacts, dat + r0 * T, T, false);
+                Sgemm.sgemm(true, false, r1, hs, r1 - r0, acts, at + r0 * T, T, dacts, dout + r0 * C, C, dacts, dv, C3, true);
+            }
             // softmax backward: dpre = att * (datt - sum(att * datt)), times the score scale
             for (int t = 0; t < T; t++) {
                 int row = t * T;
@@ -63,9 +77,12 @@ final class Attention {
                     dacts[dat + row + t2] = 0f;
                 }
             }
-            // dq += dpre . k;  dk += dpre^T . q
-            Sgemm.sgemm(false, false, T, hs, T, dacts, dpre, T, acts, k, C3, dacts, dq, C3, true);
-            Sgemm.sgemm(true, false, T, hs, T, dacts, dpre, T, acts, q, C3, dacts, dk, C3, true);
+            // dq[r0:r1] += dpre[r0:r1, 0:r1] . k[0:r1];  dk[0:r1] += dpre[r0:r1, 0:r1]^T . q[r0:r1]
+            for (int r0 = 0; r0 < T; r0 += TB) {
+                int r1 = Math.min(T, r0 + TB);
+                Sgemm.sgemm(false, false, r1 - r0, hs, r1, dacts, dpre + r0 * T, T, acts, k, C3, dacts, dq + r0 * C3, C3, true);
+                Sgemm.sgemm(true, false, r1, hs, r1 - r0, dacts, dpre + r0 * T, T, acts, q + r0 * C3, C3, dacts, dk, C3, true);
+            }
         });
     }
 }

@@ -1,0 +1,81 @@
+// The cpu attention (row-blocked GEMMs) against llm.c's plain loops, at a T spanning several blocks.
+package sparkgpt.kernels.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+class AttentionTest {
+    static final int B = 2, T = 150, C = 24, NH = 3, HS = C / NH; // T: two full blocks of 64 and a ragged one
+
+    @Test
+    void forwardAndBackwardMatchPlainLoops() {
+        Random r = new Random(3);
+        int qkvN = B * T * 3 * C, attN = B * NH * T * T, outN = B * T * C;
+        // acts: [qkv | preatt | att | out]
+        float[] acts = new float[qkvN + 2 * attN + outN];
+        for (int i = 0; i < qkvN; i++) acts[i] = (float) r.nextGaussian();
+        int pre = qkvN, att = pre + attN, out = att + attN;
+        Attention.forward(acts, out, pre, att, 0, B, T, C, NH);
+        // dacts: [dqkv | dpreatt | datt | dout]; dqkv starts nonzero to check +=
+        float[] dacts = new float[acts.length];
+        for (int i = 0; i < qkvN; i++) dacts[i] = (float) r.nextGaussian();
+        for (int i = out; i < out + outN; i++) dacts[i] = (float) r.nextGaussian();
+        float[] dqkv0 = java.util.Arrays.copyOf(dacts, qkvN);
+        Attention.backward(dacts, 0, pre, att, out, acts, 0, att, B, T, C, NH);
+
+        double[] refOut = new double[outN], refDqkv = new double[qkvN];
+        for (int i = 0; i < qkvN; i++) refDqkv[i] = dqkv0[i];
+        reference(acts, dacts, out, refOut, refDqkv);
+        for (int i = 0; i < outN; i++) close("out", i, acts[out + i], refOut[i]);
+        for (int i = 0; i < qkvN; i++) close("dqkv", i, dacts[i], refDqkv[i]);
+    }
+
+    static void close(String what, int i, float got, double ref) {
+        assertTrue(Math.abs(got - ref) <= 1e-4 * Math.max(1, Math.abs(ref)), what + "[" + i + "]: " + got + " vs " + ref);
+    }
+
+    // llm.c attention_forward / attention_backward, in double
+    static void reference(float[] acts, float[] dacts, int doutOff, double[] out, double[] dqkv) {
+        int C3 = 3 * C;
+        double scale = 1 / Math.sqrt(HS);
+        for (int b = 0; b < B; b++) {
+            for (int h = 0; h < NH; h++) {
+                for (int t = 0; t < T; t++) {
+                    double[] a = new double[t + 1];
+                    double max = Double.NEGATIVE_INFINITY, sum = 0;
+                    for (int t2 = 0; t2 <= t; t2++) {
+                        double d = 0;
+                        for (int i = 0; i < HS; i++) d += acts[(b * T + t) * C3 + h * HS + i] * acts[(b * T + t2) * C3 + C + h * HS + i];
+                        a[t2] = d * scale;
+                        max = Math.max(max, a[t2]);
+                    }
+                    for (int t2 = 0; t2 <= t; t2++) sum += a[t2] = Math.exp(a[t2] - max);
+                    for (int t2 = 0; t2 <= t; t2++) a[t2] /= sum;
+                    int o = (b * T + t) * C + h * HS;
+                    for (int t2 = 0; t2 <= t; t2++)
+                        for (int i = 0; i < HS; i++) out[o + i] += a[t2] * acts[(b * T + t2) * C3 + 2 * C + h * HS + i];
+                    // backward
+                    double[] da = new double[t + 1];
+                    for (int t2 = 0; t2 <= t; t2++) {
+                        for (int i = 0; i < HS; i++) {
+                            double g = dacts[doutOff + o + i];
+                            da[t2] += acts[(b * T + t2) * C3 + 2 * C + h * HS + i] * g;
+                            dqkv[(b * T + t2) * C3 + 2 * C + h * HS + i] += a[t2] * g;
+                        }
+                    }
+                    double dot = 0;
+                    for (int t2 = 0; t2 <= t; t2++) dot += a[t2] * da[t2];
+                    for (int t2 = 0; t2 <= t; t2++) {
+                        double dp = a[t2] * (da[t2] - dot) * scale;
+                        for (int i = 0; i < HS; i++) {
+                            dqkv[(b * T + t) * C3 + h * HS + i] += dp * acts[(b * T + t2) * C3 + C + h * HS + i];
+                            dqkv[(b * T + t2) * C3 + C + h * HS + i] += dp * acts[(b * T + t) * C3 + h * HS + i];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
