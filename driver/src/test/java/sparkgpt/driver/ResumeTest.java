@@ -87,6 +87,20 @@ class ResumeTest {
         assertArrayEquals(one.params(), again.params());
         assertEquals(withoutTimes(fullMetrics), withoutTimes(Files.readAllLines(crashed.resolve("metrics.jsonl"))));
 
+        // `sparkgpt eval` on the final checkpoint, with the training run's eval settings, gives its last val loss
+        double val = Evaluate.run(sc, new Evaluate.Config(full.resolve("step_000008").toString(), data, 16, 6, 2, 2, 3,
+                "auto", "local[2]"));
+        assertEquals(one.valLosses().get(one.valLosses().size() - 1)[1], val);
+
+        // a checkpoint is also a starting point (a Hugging Face directory): a shorter context is fine, a longer one not
+        Trainer.Result fromDir = Trainer.train(sc, config(tmp.resolve("tuned"), "--max_steps=1", "--block_size=8",
+                "--init_from=" + full.resolve("step_000008"), "--n_layer=6"));
+        assertTrue(fromDir.losses().get(0) < one.losses().get(0) - 0.2, fromDir.losses() + " vs " + one.losses());
+        assertEquals(one.params().length, fromDir.params().length); // the shape came from the checkpoint, not n_layer
+        UserError e = assertThrows(UserError.class, () -> Trainer.train(sc, config(tmp.resolve("long"), "--max_steps=1",
+                "--block_size=32", "--init_from=" + full.resolve("step_000008"))));
+        assertEquals("block_size = 32 is larger than n_positions = 16 of " + full.resolve("step_000008"), e.getMessage());
+
         // rerunning the finished run: nothing to do, nothing written
         long modified = Files.getLastModifiedTime(full.resolve("metrics.jsonl")).toMillis();
         Trainer.Result rerun = Trainer.train(sc, config(full, "--max_steps=8", "--init_from=resume"));
