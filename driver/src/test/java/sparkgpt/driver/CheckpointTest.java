@@ -185,6 +185,17 @@ class CheckpointTest {
     }
 
     @Test
+    void llmcModelFileGivesTheSameModelAsItsHuggingFaceTwin() {
+        // the reference wrote both: V 131 padded to 256 in the .bin, which the reader takes from the header
+        String odd = "../worker/src/test/resources/fixtures/odd";
+        Checkpoint.Model bin = Checkpoint.readModel(CONF, odd + "/model_llmc.bin");
+        Checkpoint.Model hf = Checkpoint.readModel(CONF, odd);
+        assertEquals(new GptConfig(2, 3, 48, 24, 131, 24), bin.config());
+        assertEquals(hf.config(), bin.config());
+        assertArrayEquals(hf.params(), bin.params());
+    }
+
+    @Test
     void llmcFilesWithAWrongMagicOrVersionEndTheCommandWithOneLine(@TempDir Path tmp) throws Exception {
         for (int[] header : new int[][] {{20240520, 3}, {20240326, 5}, {20240326, 1}}) {
             Path bin = tmp.resolve("model_" + header[0] + "_" + header[1] + ".bin");
