@@ -25,17 +25,18 @@ import sparkgpt.worker.GptConfig;
 public final class GradientStep implements Function2<Integer, Iterator<TokenBlock>, Iterator<GradientStep.Partial>> {
 
     /** The model's shape and the batch arithmetic, as plain values that travel with the task. */
-    public record Plan(int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize, int microBatchSize,
-                       String device, int batchSize, int partitions, boolean shuffle, long seed) implements Serializable {
+    public record Plan(int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize, int nPositions,
+                       int microBatchSize, String device, int batchSize, int partitions, boolean shuffle,
+                       long seed) implements Serializable {
         public Plan(GptConfig c, int microBatchSize, String device, int batchSize, int partitions, boolean shuffle,
                     long seed) {
-            this(c.nLayer(), c.nHead(), c.nEmbd(), c.blockSize(), c.vocabSize(), microBatchSize, device, batchSize,
-                    partitions, shuffle, seed);
+            this(c.nLayer(), c.nHead(), c.nEmbd(), c.blockSize(), c.vocabSize(), c.nPositions(), microBatchSize,
+                    device, batchSize, partitions, shuffle, seed);
         }
 
         /** GptConfig is not Serializable: the plan carries its numbers and rebuilds it on the executor. */
         public GptConfig model() {
-            return new GptConfig(nLayer, nHead, nEmbd, blockSize, vocabSize);
+            return new GptConfig(nLayer, nHead, nEmbd, blockSize, vocabSize, nPositions);
         }
 
         public int perPartition() {

@@ -1,6 +1,7 @@
 // The launcher's entry point: `sparkgpt <command> [FILE.properties] [--key=value ...]`.
 package sparkgpt.driver;
 
+import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -16,25 +17,32 @@ public final class Main {
             "usage: sparkgpt <command> [FILE.properties] [--key=value ...] [--debug]",
             "  prepare --input=PATH[,PATH...] --output=DIR [--tokenizer=gpt2|byte] [--val_fraction=0.1] [--format=text|europarl]",
             "  train   [conf/X.properties] [--key=value ...]   (no file: conf/default.properties)",
+            "  sample  --checkpoint=DIR [--prompt=TEXT] [--max_new_tokens=200] [--temperature=0.8] [--top_k=200] [--seed=1337]",
+            "  eval    --checkpoint=DIR --data=DIR [--block_size=0] [--batch_size=8] [--eval_batches=0]",
             "keys and their defaults are printed at the start of every command.");
 
     public static void main(String[] args) {
+        System.exit(exitCode(args, System.err));
+    }
+
+    /** Runs a command: 0 when it succeeded, 2 after an error the user can fix (one line on err), 1 otherwise. */
+    static int exitCode(String[] args, PrintStream err) {
         boolean debug = Arrays.asList(args).contains("--debug");
-        int code;
         try {
-            code = run(args);
+            return run(args);
         } catch (Throwable e) {
             UserError user = userError(e);
+            int code;
             if (user != null) {
-                System.err.println("sparkgpt: " + user.getMessage());
+                err.println("sparkgpt: " + user.getMessage());
                 code = 2;
             } else {
-                System.err.println("sparkgpt: " + e + (debug ? "" : "  (rerun with --debug for the stack trace)"));
+                err.println("sparkgpt: " + e + (debug ? "" : "  (rerun with --debug for the stack trace)"));
                 code = 1;
             }
-            if (debug) e.printStackTrace();
+            if (debug) e.printStackTrace(err);
+            return code;
         }
-        System.exit(code);
     }
 
     static int run(String[] args) {
@@ -66,6 +74,24 @@ public final class Main {
                 System.out.println("train:\n" + s.describe());
                 try (JavaSparkContext sc = SparkSetup.context(cfg.master(), "sparkgpt train", Map.of())) {
                     Trainer.train(sc, cfg);
+                }
+                return 0;
+            }
+            case "sample": { // no Spark: one sequence on this machine
+                Settings s = Settings.parse(rest);
+                Sample.Config cfg = Sample.Config.from(s);
+                s.finish(command);
+                System.err.println("sample:\n" + s.describe()); // stdout carries only the text
+                Sample.run(cfg, System.out);
+                return 0;
+            }
+            case "eval": {
+                Settings s = Settings.parse(rest);
+                Evaluate.Config cfg = Evaluate.Config.from(s);
+                s.finish(command);
+                System.out.println("eval:\n" + s.describe());
+                try (JavaSparkContext sc = SparkSetup.context(cfg.master(), "sparkgpt eval", Map.of())) {
+                    Evaluate.run(sc, cfg);
                 }
                 return 0;
             }

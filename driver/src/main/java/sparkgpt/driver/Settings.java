@@ -145,6 +145,11 @@ public final class Settings {
         return String.join("\n", lines);
     }
 
+    /** Every key read so far and its resolved value, in reading order (a copy). */
+    public Map<String, String> resolved() {
+        return new LinkedHashMap<>(resolved);
+    }
+
     /** Fails with a message naming the key, the value and the expectation. */
     public UserError bad(String key, Object value, String expected) {
         String src = origin.get(key);

@@ -43,6 +43,19 @@ public enum Tokenizer {
         return out;
     }
 
+    /**
+     * The bytes of one token. GPT-2's tokens are byte sequences that may split a UTF-8 character,
+     * so a stream of them is written as bytes and reassembled by whoever reads it. Ids the tokenizer
+     * does not have (a padded vocabulary's extra rows) decode to nothing.
+     */
+    public byte[] decode(int token) {
+        if (this == BYTE) return token < 256 ? new byte[] {(byte) token} : new byte[0];
+        if (token < 0 || token >= vocabSize) return new byte[0];
+        IntArrayList one = new IntArrayList(1);
+        one.add(token);
+        return Gpt2.ENCODING.decodeBytes(one);
+    }
+
     // jtokkit's encoder is not serializable: one per JVM, loaded on first use (~0.3 s)
     private static final class Gpt2 {
         static final Encoding ENCODING = Encodings.newLazyEncodingRegistry().getEncoding(EncodingType.R50K_BASE);

@@ -2,20 +2,23 @@
 package sparkgpt.driver;
 
 import java.io.Serializable;
+import java.util.Map;
 
 public record TrainConfig(
         String data, String outDir, String initFrom,
         int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize,
         int batchSize, int microBatchSize, int maxSteps,
-        double learningRate, double minLr, int warmupSteps, double weightDecay, double beta1, double beta2,
+        double learningRate, double minLr, int warmupSteps, int lrDecaySteps, double weightDecay, double beta1, double beta2,
         double gradClip, int evalInterval, int evalBatches, long seed, boolean shuffle, int partitions,
-        String device, String master, double peakFlops, boolean timing) implements Serializable {
+        int ckptInterval, int keepCheckpoints,
+        String device, String master, double peakFlops, boolean timing,
+        Map<String, String> resolved) implements Serializable {
 
     public static TrainConfig from(Settings s) {
         TrainConfig c = new TrainConfig(
                 s.string("data", "europarl-byte"),     // a prepared directory; europarl(-byte): the bundled corpus, prepared on first use
-                s.string("out_dir", "out"),            // metrics.jsonl (and later checkpoints) go here
-                s.choice("init_from", "scratch", "scratch"), // checkpoints come in a later change
+                s.string("out_dir", "out"),            // metrics.jsonl, step_NNNNNN/ checkpoints and `latest` (any Hadoop FS URI)
+                s.string("init_from", "scratch"),      // scratch | resume (out_dir/latest, else scratch) | a HF GPT-2 dir | an llm.c .bin
                 s.integer("n_layer", 4),               // a model a 2-core CPU trains in minutes (GPT-2 small: 12)
                 s.integer("n_head", 4),                // head size 32 (GPT-2 small: 12 heads of 64)
                 s.integer("n_embd", 128),              // (GPT-2 small: 768)
@@ -23,10 +26,11 @@ public record TrainConfig(
                 s.integer("vocab_size", 0),            // 0: the data's meta.json; or more, e.g. 50304 to pad GPT-2's 50257
                 s.integer("batch_size", 8),            // sequences per optimizer step over the whole cluster
                 s.integer("micro_batch_size", 4),      // sequences per forward/backward on one executor (activation memory)
-                s.integer("max_steps", 200),           // also the end of the cosine decay (nanoGPT's lr_decay_iters)
+                s.integer("max_steps", 200),           // optimizer steps in all (a resumed run counts those before it)
                 s.real("learning_rate", 1e-3),         // small models take a higher peak lr (nanoGPT's shakespeare_char)
                 s.real("min_lr", 1e-4),                // learning_rate / 10, per Chinchilla (nanoGPT)
                 s.integer("warmup_steps", 20),         // linear warmup from ~0
+                s.integer("lr_decay_steps", 0),        // end of the cosine decay; 0: max_steps (nanoGPT's lr_decay_iters)
                 s.real("weight_decay", 0.1),           // on 2-D weights only (nanoGPT, GPT-3)
                 s.real("beta1", 0.9),                  // nanoGPT / GPT-3
                 s.real("beta2", 0.95),                 // nanoGPT / GPT-3 (0.99 for tiny batches)
@@ -36,10 +40,13 @@ public record TrainConfig(
                 s.longInteger("seed", 1337),           // initialization and shuffling (nanoGPT's seed)
                 s.bool("shuffle", true),               // a seeded order of windows per epoch; false = corpus order
                 s.integer("partitions", 0),            // 0: one per executor (one in local mode), each using all its cores
+                s.integer("ckpt_interval", 100),       // steps between checkpoints (0: only at the end); GPT-2 124M writes 1.5 GB in ~3 s
+                s.integer("keep_checkpoints", 3),      // newest step_* directories kept (never the latest); 0 keeps all
                 s.choice("device", "auto", "auto", "opencl", "cpu"), // kernels: auto picks OpenCL when a device exists
                 s.string("master", "local[*]"),        // embedded Spark on all local cores, or spark://host:7077 ...
                 s.real("peak_flops", 332.8e9),         // MFU's denominator: 2 cores x 2 FMA x 16 lanes x 2 x 2.6 GHz (fp32)
-                s.bool("timing", false));              // add compute / broadcast / aggregate / update times to each step line
+                s.bool("timing", false),               // add compute / broadcast / aggregate / update times to each step line
+                s.resolved());                         // what trainer_state.json records
         positive(s, "batch_size", c.batchSize);
         positive(s, "micro_batch_size", c.microBatchSize);
         positive(s, "max_steps", c.maxSteps);
@@ -47,6 +54,10 @@ public record TrainConfig(
         if (c.vocabSize < 0) throw s.bad("vocab_size", c.vocabSize, "0 (from meta.json) or a positive vocabulary size");
         if (c.partitions < 0) throw s.bad("partitions", c.partitions, "0 (one per executor) or a positive count");
         if (c.evalInterval < 0) throw s.bad("eval_interval", c.evalInterval, "0 (off) or a positive step count");
+        if (c.lrDecaySteps < 0) throw s.bad("lr_decay_steps", c.lrDecaySteps, "0 (max_steps) or a step count");
+        if (c.ckptInterval < 0) throw s.bad("ckpt_interval", c.ckptInterval, "0 (only at the end) or a step count");
+        if (c.keepCheckpoints < 0) throw s.bad("keep_checkpoints", c.keepCheckpoints, "0 (keep all) or a count");
+        if (c.initFrom.isEmpty()) throw s.bad("init_from", "''", "scratch, resume, a Hugging Face GPT-2 directory or an llm.c model file");
         if (c.warmupSteps < 0) throw s.bad("warmup_steps", c.warmupSteps, "a step count >= 0");
         if (!(c.learningRate > 0)) throw s.bad("learning_rate", c.learningRate, "a positive number");
         if (!(c.minLr >= 0 && c.minLr <= c.learningRate)) throw s.bad("min_lr", c.minLr, "a number in [0, learning_rate]");
@@ -64,12 +75,14 @@ public record TrainConfig(
 
     /**
      * nanoGPT's get_lr: linear warmup to learning_rate over warmup_steps, cosine decay to min_lr at
-     * max_steps, min_lr after. step counts from 0.
+     * lr_decay_steps (0: max_steps), min_lr after. step counts from 0. A pure function of the step,
+     * so a resumed run continues the same schedule.
      */
     public double learningRate(int step) {
+        int decayEnd = lrDecaySteps > 0 ? lrDecaySteps : maxSteps;
         if (step < warmupSteps) return learningRate * (step + 1) / (warmupSteps + 1);
-        if (step >= maxSteps) return minLr;
-        double ratio = (double) (step - warmupSteps) / Math.max(1, maxSteps - warmupSteps);
+        if (step >= decayEnd) return minLr;
+        double ratio = (double) (step - warmupSteps) / Math.max(1, decayEnd - warmupSteps);
         double coeff = 0.5 * (1.0 + Math.cos(Math.PI * ratio));
         return minLr + coeff * (learningRate - minLr);
     }

@@ -1,9 +1,6 @@
 // `sparkgpt train`: the training loop, top to bottom; one Spark job per optimizer step.
 package sparkgpt.driver;
 
-import java.io.IOException;
-import java.io.Writer;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -36,10 +33,39 @@ public final class Trainer {
     public static Result train(JavaSparkContext sc, TrainConfig cfg) {
         Configuration hadoop = sc.hadoopConfiguration();
 
+        // ---- the starting point: scratch, out_dir's latest checkpoint, a Hugging Face directory or an llm.c file ----
+        Checkpoint.Loaded resumed = null;
+        Checkpoint.Model pretrained = null;
+        if (cfg.initFrom().equals("resume")) {
+            String latest = Checkpoint.latest(hadoop, cfg.outDir());
+            if (latest == null) {
+                System.out.println("init_from = resume: no checkpoint in " + cfg.outDir() + ", starting from scratch");
+            } else {
+                resumed = Checkpoint.load(hadoop, latest);
+                pretrained = resumed.model();
+                System.out.printf(Locale.ROOT, "resuming from %s at step %d%n", latest, resumed.state().step());
+                if (resumed.state().step() >= cfg.maxSteps()) {
+                    System.out.printf(Locale.ROOT, "already at step %d of max_steps = %d: nothing to do%n",
+                            resumed.state().step(), cfg.maxSteps());
+                    return new Result(List.of(), List.of(), pretrained.params());
+                }
+            }
+        } else if (!cfg.initFrom().equals("scratch")) {
+            pretrained = Checkpoint.readModel(hadoop, cfg.initFrom());
+            System.out.println("initialized from " + cfg.initFrom());
+        }
+
         // ---- data: meta.json (or bare llm.c shards), the vocabulary, the windows ----
         String dataDir = dataDirectory(sc, cfg);
         TokenShards.Meta meta = TokenShards.readMeta(hadoop, dataDir);
         int vocabSize = cfg.vocabSize();
+        if (pretrained != null) {
+            vocabSize = pretrained.config().vocabSize();
+            if (meta != null && vocabSize < meta.vocabSize()) {
+                throw new UserError(cfg.initFrom() + " has vocab_size " + vocabSize + ", smaller than the data's vocabulary "
+                        + meta.vocabSize() + " (" + dataDir + "/meta.json)");
+            }
+        }
         if (meta != null && vocabSize == 0) vocabSize = meta.vocabSize();
         if (meta != null && vocabSize < meta.vocabSize()) {
             throw new UserError("vocab_size = " + vocabSize + " is smaller than the data's vocabulary " + meta.vocabSize()
@@ -49,6 +75,7 @@ public final class Trainer {
             throw new UserError("vocab_size = 0 but " + dataDir + " has no meta.json: set vocab_size to the shards' vocabulary"
                     + " (e.g. 50257 for GPT-2 tokens)");
         }
+        String tokenizer = meta != null ? meta.tokenizer() : pretrained != null ? pretrained.tokenizer() : null;
         int T = cfg.blockSize();
         TokenShards.Split trainSplit = TokenShards.split(hadoop, dataDir, "train");
         TokenShards.Split valSplit = TokenShards.split(hadoop, dataDir, "val");
@@ -68,24 +95,40 @@ public final class Trainer {
             throw new UserError("partitions = " + partitions + " but the train split has only " + windows + " windows of "
                     + T + " tokens: use fewer partitions or shuffle=false");
         }
+        if (resumed != null && resumed.state().partitions() != partitions && cfg.shuffle()) {
+            System.out.printf(Locale.ROOT, "note: the checkpoint was trained on %d partitions, this run has %d: the shuffled"
+                    + " order of the data differs from here on%n", resumed.state().partitions(), partitions);
+        }
 
-        // ---- the model, initialized on the driver ----
+        // ---- the model: its shape from the starting point, else from the config; weights initialized on the driver ----
         GptConfig model;
         try {
-            model = new GptConfig(cfg.nLayer(), cfg.nHead(), cfg.nEmbd(), T, vocabSize);
+            model = pretrained != null ? pretrained.config().withBlockSize(T)
+                    : new GptConfig(cfg.nLayer(), cfg.nHead(), cfg.nEmbd(), T, vocabSize);
         } catch (IllegalArgumentException e) {
-            throw new UserError(e.getMessage());
+            throw new UserError(pretrained != null ? "block_size = " + T + " is larger than n_positions = "
+                    + pretrained.config().nPositions() + " of " + (resumed != null ? resumed.dir() : cfg.initFrom())
+                    : e.getMessage());
         }
         ParameterLayout layout = new ParameterLayout(model);
-        float[] params;
-        String device;
-        try (Gpt init = new Gpt(model, 1, WorkerRuntime.openBackend(cfg.device()))) {
-            init.initialize(cfg.seed());
-            params = init.parameters().clone();
-            device = init.device();
-        }
         AdamW adamw = new AdamW(layout, new AdamW.Options((float) cfg.beta1(), (float) cfg.beta2(), 1e-8f,
                 (float) cfg.weightDecay()));
+        float[] params;
+        String device = cfg.device();
+        if (pretrained != null) {
+            params = pretrained.params();
+        } else {
+            try (Gpt init = new Gpt(model, 1, WorkerRuntime.openBackend(cfg.device()))) {
+                init.initialize(cfg.seed());
+                params = init.parameters().clone();
+                device = init.device();
+            }
+        }
+        if (resumed != null) {
+            System.arraycopy(resumed.m(), 0, adamw.m, 0, layout.size());
+            System.arraycopy(resumed.v(), 0, adamw.v, 0, layout.size());
+            adamw.setStep(resumed.state().adamwStep());
+        }
         GradientStep.Plan plan = new GradientStep.Plan(model, m, cfg.device(), B, partitions, cfg.shuffle(), cfg.seed());
         // nanoGPT's estimate_mfu: 6N per token (N without the position table) + attention's 12 L C T
         double flopsPerToken = 6.0 * (layout.size() - (long) model.nPositions() * model.nEmbd())
@@ -99,27 +142,37 @@ public final class Trainer {
 
         System.out.printf(Locale.ROOT, "data %s: train %,d tokens (%,d windows of %d+1), val %,d tokens%s%n", dataDir,
                 trainSplit.tokens(), windows, T, valSplit.tokens(), evaluate ? "" : " (too few: no eval)");
-        System.out.printf(Locale.ROOT, "model: %,d parameters (%.1f MB), %d layers, %d heads, %d channels, context %d, vocab %d%n",
-                layout.size(), layout.size() * 4e-6, model.nLayer(), model.nHead(), model.nEmbd(), T, vocabSize);
+        System.out.printf(Locale.ROOT, "model: %,d parameters (%.1f MB), %d layers, %d heads, %d channels, context %d"
+                        + " (n_positions %d), vocab %d%n", layout.size(), layout.size() * 4e-6, model.nLayer(), model.nHead(),
+                model.nEmbd(), T, model.nPositions(), vocabSize);
         System.out.printf(Locale.ROOT, "step: %d sequences (%,d tokens) = %d partitions x %d micro-batches x %d; device %s; shuffle %s%n",
                 B, (long) B * T, partitions, per / m, m, device, cfg.shuffle());
 
-        Path out = Path.of(cfg.outDir());
+        int first = resumed != null ? resumed.state().step() : 0;
+        double bestVal = resumed != null ? resumed.state().bestValLoss() : Double.POSITIVE_INFINITY;
         List<Double> losses = new ArrayList<>();
         List<double[]> valLosses = new ArrayList<>();
-        try {
-            Files.createDirectories(out);
-        } catch (IOException e) {
-            throw new UserError("cannot create out_dir " + out + ": " + e.getMessage(), e);
-        }
-        try (Writer metrics = Files.newBufferedWriter(out.resolve("metrics.jsonl"), StandardCharsets.UTF_8)) {
-            for (int step = 0; step < cfg.maxSteps(); step++) {
-                // eval every eval_interval steps, from step 0
-                if (evaluate && cfg.evalInterval() > 0 && step % cfg.evalInterval() == 0) {
+        try (MetricsLog metrics = MetricsLog.open(hadoop, cfg.outDir(), resumed != null ? first : -1)) {
+            for (int step = first; ; step++) {
+                boolean end = step == cfg.maxSteps();
+                // eval and checkpoint, every eval_interval / ckpt_interval steps and at the end; a resumed
+                // run's first step had both done before its checkpoint was written
+                if (evaluate && (step > first || resumed == null)
+                        && (end || cfg.evalInterval() > 0 && step % cfg.evalInterval() == 0)) {
                     double val = evaluate(sc, valBlocks, params, plan, cfg.evalBatches(), step);
+                    bestVal = Math.min(bestVal, val);
                     valLosses.add(new double[] {step, val});
-                    logEval(metrics, step, val);
+                    System.out.printf(Locale.ROOT, "eval at step %d: val loss %.4f%n", step, val);
+                    metrics.line(String.format(Locale.ROOT, "{\"step\": %d, \"val_loss\": %.6f}", step, val));
                 }
+                if (step > first && (end || cfg.ckptInterval() > 0 && step % cfg.ckptInterval() == 0)) {
+                    long c0 = System.nanoTime();
+                    String dir = Checkpoint.write(hadoop, cfg.outDir(), new Checkpoint.Model(model, params, tokenizer), adamw,
+                            new Checkpoint.State(step, adamw.step(), bestVal, cfg.seed(), partitions, B, cfg.shuffle(),
+                                    cfg.resolved()), cfg.keepCheckpoints());
+                    System.out.printf(Locale.ROOT, "checkpoint %s (%.0f ms)%n", dir, (System.nanoTime() - c0) / 1e6);
+                }
+                if (end) break;
                 double lr = cfg.learningRate(step);
 
                 // one distributed step: broadcast, per-partition gradients, ordered sum
@@ -141,6 +194,7 @@ public final class Trainer {
                 adamw.update(params, grads, (float) lr);
                 long t4 = System.nanoTime();
 
+                // one log line
                 double loss = lossSum / ((double) B * T);
                 losses.add(loss);
                 double ms = (t4 - t0) / 1e6;
@@ -156,21 +210,13 @@ public final class Trainer {
                             compute, broadcastMs, aggregateMs, updateMs);
                 }
                 System.out.println(line);
-                metrics.write(String.format(Locale.ROOT,
+                metrics.line(String.format(Locale.ROOT,
                         "{\"step\": %d, \"loss\": %.6f, \"lr\": %.6e, \"grad_norm\": %.6f, \"ms\": %.1f, \"tokens_per_s\": %.1f, \"mfu\": %.6f,"
-                                + " \"compute_ms\": %d, \"broadcast_ms\": %d, \"aggregate_ms\": %d, \"update_ms\": %d}%n",
+                                + " \"compute_ms\": %d, \"broadcast_ms\": %d, \"aggregate_ms\": %d, \"update_ms\": %d}",
                         step + 1, loss, lr, norm, ms, tokensPerS, mfu, compute, broadcastMs, aggregateMs, updateMs));
-                metrics.flush();
                 if (!Double.isFinite(loss)) throw new UserError("loss is " + loss + " at step " + (step + 1)
                         + ": lower learning_rate (now " + cfg.learningRate() + ") or set grad_clip");
             }
-            if (evaluate) { // and at the end
-                double val = evaluate(sc, valBlocks, params, plan, cfg.evalBatches(), cfg.maxSteps());
-                valLosses.add(new double[] {cfg.maxSteps(), val});
-                logEval(metrics, cfg.maxSteps(), val);
-            }
-        } catch (IOException e) {
-            throw new UserError("cannot write " + out.resolve("metrics.jsonl") + ": " + e.getMessage(), e);
         } finally {
             trainBlocks.unpersist(false);
             if (valBlocks != null) valBlocks.unpersist(false);
@@ -256,11 +302,5 @@ public final class Trainer {
             Prepare.run(sc, new PrepareConfig(jar, dir, "europarl", tokenizer, 0.1, 100_000_000, sc.master()));
         }
         return dir;
-    }
-
-    private static void logEval(Writer metrics, int step, double val) throws IOException {
-        System.out.printf(Locale.ROOT, "eval at step %d: val loss %.4f%n", step, val);
-        metrics.write(String.format(Locale.ROOT, "{\"step\": %d, \"val_loss\": %.6f}%n", step, val));
-        metrics.flush();
     }
 }

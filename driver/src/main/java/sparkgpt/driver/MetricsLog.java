@@ -1,0 +1,84 @@
+// out_dir/metrics.jsonl: one JSON line per step and per evaluation, through the Hadoop FileSystem API.
+package sparkgpt.driver;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FSDataOutputStream;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+
+/**
+ * A fresh run starts the file anew. A resumed run keeps the lines of steps up to its checkpoint's
+ * and drops later ones (written after that checkpoint by the run that was interrupted, and about to
+ * be written again), so the file reads as one uninterrupted run. The kept lines are written to a
+ * temporary file renamed over the old one; new lines are then appended where the file system can
+ * append (local, HDFS), else (s3a) the file is rewritten with them and completed at close.
+ * Every line is flushed, so the file can be followed while training runs.
+ */
+final class MetricsLog implements AutoCloseable {
+    private static final Pattern STEP = Pattern.compile("\"step\"\\s*:\\s*(\\d+)");
+
+    private final Path path;
+    private final FSDataOutputStream out;
+
+    /** keepUpTo: the resumed checkpoint's step, or -1 for a fresh file. */
+    static MetricsLog open(Configuration conf, String outDir, int keepUpTo) {
+        Path path = new Path(outDir, "metrics.jsonl");
+        try {
+            FileSystem fs = Checkpoint.fileSystem(conf, path);
+            fs.mkdirs(path.getParent());
+            if (keepUpTo < 0 || !fs.exists(path)) return new MetricsLog(path, fs.create(path, true));
+            List<String> kept = new ArrayList<>();
+            for (String line : Checkpoint.readText(fs, path).split("\n")) {
+                Matcher m = STEP.matcher(line);
+                if (m.find() && Long.parseLong(m.group(1)) <= keepUpTo) kept.add(line);
+            }
+            byte[] text = kept.isEmpty() ? new byte[0] : (String.join("\n", kept) + "\n").getBytes(StandardCharsets.UTF_8);
+            Path tmp = new Path(path.getParent(), ".metrics.jsonl.tmp");
+            try (OutputStream o = fs.create(tmp, true)) {
+                o.write(text);
+            }
+            fs.delete(path, false);
+            if (!fs.rename(tmp, path)) throw new IOException("cannot rename " + tmp + " to " + path);
+            FSDataOutputStream out;
+            try {
+                out = fs.append(path);
+            } catch (UnsupportedOperationException | IOException e) {
+                out = fs.create(path, true);
+                out.write(text);
+            }
+            return new MetricsLog(path, out);
+        } catch (IOException e) {
+            throw new UserError("cannot write " + path + ": " + e.getMessage(), e);
+        }
+    }
+
+    private MetricsLog(Path path, FSDataOutputStream out) {
+        this.path = path;
+        this.out = out;
+    }
+
+    void line(String json) {
+        try {
+            out.write((json + "\n").getBytes(StandardCharsets.UTF_8));
+            out.hflush();
+        } catch (IOException e) {
+            throw new UserError("cannot write " + path + ": " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public void close() {
+        try {
+            out.close();
+        } catch (IOException e) {
+            throw new UserError("cannot write " + path + ": " + e.getMessage(), e);
+        }
+    }
+}
