@@ -113,17 +113,9 @@ public final class Trainer {
         ParameterLayout layout = new ParameterLayout(model);
         AdamW adamw = new AdamW(layout, new AdamW.Options((float) cfg.beta1(), (float) cfg.beta2(), 1e-8f,
                 (float) cfg.weightDecay()));
-        float[] params;
-        String device = cfg.device();
-        if (pretrained != null) {
-            params = pretrained.params();
-        } else {
-            try (Gpt init = new Gpt(model, 1, WorkerRuntime.openBackend(cfg.device()))) {
-                init.initialize(cfg.seed());
-                params = init.parameters().clone();
-                device = init.device();
-            }
-        }
+        // the driver needs no kernels: weights are initialized on the host, the device is the executors'
+        float[] params = pretrained != null ? pretrained.params() : Gpt.initialParameters(model, cfg.seed());
+        String device = cfg.device() + " (each executor logs the device it really uses)";
         if (resumed != null) {
             System.arraycopy(resumed.m(), 0, adamw.m, 0, layout.size());
             System.arraycopy(resumed.v(), 0, adamw.v, 0, layout.size());

@@ -99,6 +99,14 @@ public final class Gpt implements AutoCloseable {
         return backend.device();
     }
 
+    /** The GPT-2 / nanoGPT initial weights of a model, from a seed, without building the model. */
+    public static float[] initialParameters(GptConfig config, long seed) {
+        ParameterLayout layout = new ParameterLayout(config);
+        float[] params = new float[layout.size()];
+        Init.gpt2(params, layout, new Random(seed));
+        return params;
+    }
+
     /** GPT-2 / nanoGPT initialisation from a seed (see {@link Init}). */
     public void initialize(long seed) {
         Init.gpt2(paramBuf, params, new Random(seed));
