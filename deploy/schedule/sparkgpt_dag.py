@@ -13,7 +13,7 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 SPARKGPT = "/opt/sparkgpt"
 EXECUTORS, CORES = 8, 8
 # deploy/submit prints these for the model (params x 4 bytes x (5 + partitions) + 1 GB; partials x 1.5)
-DRIVER_MEMORY, MAX_RESULT = "16g", "2048m"
+DRIVER_MEMORY, MAX_RESULT = "9g", "5764m"  # GPT-2 small (124M) on 8 executors
 
 with DAG(
     dag_id="sparkgpt_books",
