@@ -1,7 +1,13 @@
 // The Spark settings the step loop needs (see shared/PLATFORM.md for the measurements behind them).
 package sparkgpt.driver;
 
+import java.io.IOException;
+import java.io.Reader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Map;
+import java.util.Properties;
 import org.apache.spark.SparkConf;
 import org.apache.spark.api.java.JavaSparkContext;
 
@@ -16,9 +22,17 @@ public final class SparkSetup {
             scala.Tuple2.class, scala.Tuple2[].class,
     };
 
-    /** Defaults first, then spark.* system properties (spark-submit style), then the given overrides. */
+    /** Names a spark-defaults.conf whose spark.* keys apply under the system properties (deploy/sparkgpt sets it). */
+    static final String PROPERTIES_FILE = "sparkgpt.spark.properties";
+
+    /**
+     * Defaults first, then the spark.* keys of the -Dsparkgpt.spark.properties file, then spark.*
+     * system properties (spark-submit style), then the given overrides.
+     */
     public static JavaSparkContext context(String master, String appName, Map<String, String> overrides) {
         SparkConf conf = new SparkConf(true).setAppName(appName);
+        String file = System.getProperty(PROPERTIES_FILE);
+        if (file != null && !file.isEmpty()) readProperties(Path.of(file)).forEach((k, v) -> setDefault(conf, k, v));
         if (!conf.contains("spark.master")) conf.setMaster(master);
         setDefault(conf, "spark.serializer", "org.apache.spark.serializer.KryoSerializer");
         setDefault(conf, "spark.kryo.registrationRequired", "true");
@@ -37,6 +51,22 @@ public final class SparkSetup {
         overrides.forEach(conf::set);
         conf.registerKryoClasses(KRYO_CLASSES);
         return new JavaSparkContext(conf);
+    }
+
+    /**
+     * The spark.* entries of a spark-defaults.conf (java.util.Properties syntax, as spark-submit reads
+     * it): plain key/value text, nothing in it is run or deserialized.
+     */
+    static Map<String, String> readProperties(Path file) {
+        Properties p = new Properties();
+        try (Reader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+            p.load(r);
+        } catch (IOException e) {
+            throw new UserError("cannot read Spark properties " + file + " (" + PROPERTIES_FILE + "): " + e, e);
+        }
+        Map<String, String> out = new java.util.TreeMap<>();
+        for (String k : p.stringPropertyNames()) if (k.startsWith("spark.")) out.put(k, p.getProperty(k).trim());
+        return out;
     }
 
     private static void setDefault(SparkConf conf, String key, String value) {

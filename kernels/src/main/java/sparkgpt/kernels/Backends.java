@@ -28,14 +28,24 @@ public final class Backends {
      * @throws OpenClBackend.OpenClException when {@code opencl} is requested and unavailable
      */
     public static Backend open(String device) {
+        return open(device, -1);
+    }
+
+    /**
+     * As {@link #open(String)}, on OpenCL device number {@code openClIndex} of
+     * {@link OpenClBackend#devices()} (GPUs first) when it is &gt;= 0: the GPU a cluster manager
+     * assigned to this task. {@code cpu} ignores the index; {@code auto} falls back to cpu, saying
+     * why, when that device does not work.
+     */
+    public static Backend open(String device, int openClIndex) {
         String d = device == null ? "" : device.trim();
         Backend backend;
         if (d.equals("cpu")) {
             backend = new CpuBackend();
         } else if (d.equals("opencl")) {
-            backend = OpenClBackend.open();
+            backend = OpenClBackend.open(openClIndex);
         } else if (d.equals("auto")) {
-            backend = auto();
+            backend = openClIndex >= 0 ? assigned(openClIndex) : auto();
         } else {
             throw new IllegalArgumentException("device=" + device + ": expected auto, opencl or cpu");
         }
@@ -57,6 +67,15 @@ public final class Backends {
         }
         try {
             return OpenClBackend.open();
+        } catch (OpenClBackend.OpenClException e) {
+            fallback(e.getMessage());
+            return new CpuBackend();
+        }
+    }
+
+    private static Backend assigned(int index) {
+        try {
+            return OpenClBackend.open(index);
         } catch (OpenClBackend.OpenClException e) {
             fallback(e.getMessage());
             return new CpuBackend();

@@ -99,6 +99,11 @@ public final class OpenClBackend implements Backend {
         return all;
     }
 
+    /** How many OpenCL GPUs are present: they are devices 0..gpuCount()-1 of {@link #devices()}. */
+    public static int gpuCount() {
+        return (int) devices().stream().filter(d -> d.getType() == Device.TYPE.GPU).count();
+    }
+
     /** True when at least one OpenCL GPU is present. */
     public static boolean hasGpu() {
         return devices().stream().anyMatch(d -> d.getType() == Device.TYPE.GPU);

@@ -271,6 +271,24 @@ class OpenClBackendTest {
         assertTrue(missing.getMessage().contains("out of range"), missing.getMessage());
     }
 
+    @Test
+    void anAssignedDeviceIndexIsTheDeviceOpened() {
+        // the index a cluster manager's GPU address maps to (see the driver's TaskGpu)
+        OpenCLDevice last = OpenClBackend.devices().get(OpenClBackend.devices().size() - 1);
+        try (Backend b = Backends.open("opencl", OpenClBackend.devices().size() - 1)) {
+            assertTrue(b.device().contains(last.getName().trim()), b.device() + " vs " + last.getName());
+        }
+        try (Backend b = Backends.open("cpu", 0)) {
+            assertEquals("cpu", b.name());
+        }
+        // auto with an index that does not work falls back to cpu; opencl fails with the reason
+        try (Backend b = Backends.open("auto", 99)) {
+            assertEquals("cpu", b.name());
+        }
+        assertThrows(OpenClBackend.OpenClException.class, () -> Backends.open("opencl", 99));
+        assertEquals(OpenClBackend.hasGpu(), OpenClBackend.gpuCount() > 0);
+    }
+
     /** A kernel for the detection test: Aparapi is told to run it in Java threads. */
     static final class Probe extends Kernel {
         float[] out = new float[64];
