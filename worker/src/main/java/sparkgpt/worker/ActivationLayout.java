@@ -61,13 +61,24 @@ public final class ActivationLayout {
         return (int) offset;
     }
 
+    /** The offsets of layer l's activations (the same offsets index their gradients). */
+    public record Layer(int residual, int ln1, int ln1Mean, int ln1Rstd, int qkv, int atty, int preatt, int att,
+                        int attproj, int residual2, int ln2, int ln2Mean, int ln2Rstd, int fch, int fchGelu,
+                        int fcproj, int residual3) {}
+
+    /** Layer l's slices of the stacked tensors; its input residual is the encoding or layer l-1's output. */
+    public Layer layer(int l) {
+        int btc = B * T * C, bt = B * T, att2 = B * NH * T * T;
+        return new Layer(l == 0 ? encoded : residual3 + (l - 1) * btc,
+                ln1 + l * btc, ln1Mean + l * bt, ln1Rstd + l * bt, qkv + l * 3 * btc, atty + l * btc,
+                preatt + l * att2, att + l * att2, attproj + l * btc, residual2 + l * btc,
+                ln2 + l * btc, ln2Mean + l * bt, ln2Rstd + l * bt, fch + l * 4 * btc, fchGelu + l * 4 * btc,
+                fcproj + l * btc, residual3 + l * btc);
+    }
+
     /** Floats in the buffer. */
     public int size() {
         return size;
     }
 
-    /** Offset of layer l's slice of a per-layer (L, B,T,X) tensor whose base is base and per-layer size is B*T*X. */
-    public int layer(int base, int l, int perLayer) {
-        return base + l * perLayer;
-    }
 }

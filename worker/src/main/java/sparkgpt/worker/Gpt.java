@@ -135,28 +135,20 @@ public final class Gpt implements AutoCloseable {
 
         ParameterLayout p = params;
         ActivationLayout a = acts;
-        int btc = N * C, bt = N, att2 = B * NH * T * T;
+        int btc = N * C;
         backend.encoderForward(a.encoded, p.wte, p.wpe, B, T, C);
         for (int l = 0; l < L; l++) {
-            int residual = l == 0 ? a.encoded : a.residual3 + (l - 1) * btc;
-            int ln1 = a.ln1 + l * btc, ln1Mean = a.ln1Mean + l * bt, ln1Rstd = a.ln1Rstd + l * bt;
-            int qkv = a.qkv + l * 3 * btc, atty = a.atty + l * btc;
-            int preatt = a.preatt + l * att2, att = a.att + l * att2;
-            int attproj = a.attproj + l * btc, residual2 = a.residual2 + l * btc;
-            int ln2 = a.ln2 + l * btc, ln2Mean = a.ln2Mean + l * bt, ln2Rstd = a.ln2Rstd + l * bt;
-            int fch = a.fch + l * 4 * btc, fchGelu = a.fchGelu + l * 4 * btc;
-            int fcproj = a.fcproj + l * btc, residual3 = a.residual3 + l * btc;
-
-            backend.layernormForward(ln1, ln1Mean, ln1Rstd, residual, p.ln1w[l], p.ln1b[l], N, C);
-            backend.matmulForward(qkv, ln1, p.qkvw[l], p.qkvb[l], N, C, 3 * C, false);
-            backend.attentionForward(atty, preatt, att, qkv, B, T, C, NH);
-            backend.matmulForward(attproj, atty, p.attprojw[l], p.attprojb[l], N, C, C, false);
-            backend.residualForward(residual2, residual, attproj, btc);
-            backend.layernormForward(ln2, ln2Mean, ln2Rstd, residual2, p.ln2w[l], p.ln2b[l], N, C);
-            backend.matmulForward(fch, ln2, p.fcw[l], p.fcb[l], N, C, 4 * C, false);
-            backend.geluForward(fchGelu, fch, 4 * btc);
-            backend.matmulForward(fcproj, fchGelu, p.fcprojw[l], p.fcprojb[l], N, 4 * C, C, false);
-            backend.residualForward(residual3, residual2, fcproj, btc);
+            ActivationLayout.Layer x = a.layer(l);
+            backend.layernormForward(x.ln1(), x.ln1Mean(), x.ln1Rstd(), x.residual(), p.ln1w[l], p.ln1b[l], N, C);
+            backend.matmulForward(x.qkv(), x.ln1(), p.qkvw[l], p.qkvb[l], N, C, 3 * C, false);
+            backend.attentionForward(x.atty(), x.preatt(), x.att(), x.qkv(), B, T, C, NH);
+            backend.matmulForward(x.attproj(), x.atty(), p.attprojw[l], p.attprojb[l], N, C, C, false);
+            backend.residualForward(x.residual2(), x.residual(), x.attproj(), btc);
+            backend.layernormForward(x.ln2(), x.ln2Mean(), x.ln2Rstd(), x.residual2(), p.ln2w[l], p.ln2b[l], N, C);
+            backend.matmulForward(x.fch(), x.ln2(), p.fcw[l], p.fcb[l], N, C, 4 * C, false);
+            backend.geluForward(x.fchGelu(), x.fch(), 4 * btc);
+            backend.matmulForward(x.fcproj(), x.fchGelu(), p.fcprojw[l], p.fcprojb[l], N, 4 * C, C, false);
+            backend.residualForward(x.residual3(), x.residual2(), x.fcproj(), btc);
         }
         int last = a.residual3 + (L - 1) * btc;
         backend.layernormForward(a.lnf, a.lnfMean, a.lnfRstd, last, p.lnfw, p.lnfb, N, C);
@@ -185,7 +177,7 @@ public final class Gpt implements AutoCloseable {
         int N = B * T;
         ParameterLayout p = params;
         ActivationLayout a = acts; // activation offsets; the gradients of activations share them
-        int btc = N * C, bt = N, att2 = B * NH * T * T;
+        int btc = N * C;
 
         backend.zeroGradActs();
         backend.crossEntropyBackward(a.logits, a.logits, dlossPerToken, N, V);
@@ -193,25 +185,17 @@ public final class Gpt implements AutoCloseable {
         int last = a.residual3 + (L - 1) * btc;
         backend.layernormBackward(last, p.lnfw, p.lnfb, a.lnf, last, p.lnfw, a.lnfMean, a.lnfRstd, N, C);
         for (int l = L - 1; l >= 0; l--) {
-            int residual = l == 0 ? a.encoded : a.residual3 + (l - 1) * btc;
-            int ln1 = a.ln1 + l * btc, ln1Mean = a.ln1Mean + l * bt, ln1Rstd = a.ln1Rstd + l * bt;
-            int qkv = a.qkv + l * 3 * btc, atty = a.atty + l * btc;
-            int preatt = a.preatt + l * att2, att = a.att + l * att2;
-            int attproj = a.attproj + l * btc, residual2 = a.residual2 + l * btc;
-            int ln2 = a.ln2 + l * btc, ln2Mean = a.ln2Mean + l * bt, ln2Rstd = a.ln2Rstd + l * bt;
-            int fch = a.fch + l * 4 * btc, fchGelu = a.fchGelu + l * 4 * btc;
-            int fcproj = a.fcproj + l * btc, residual3 = a.residual3 + l * btc;
-
-            backend.residualBackward(residual2, fcproj, residual3, btc);
-            backend.matmulBackward(fchGelu, p.fcprojw[l], p.fcprojb[l], fcproj, fchGelu, p.fcprojw[l], N, 4 * C, C, false);
-            backend.geluBackward(fch, fch, fchGelu, 4 * btc);
-            backend.matmulBackward(ln2, p.fcw[l], p.fcb[l], fch, ln2, p.fcw[l], N, C, 4 * C, false);
-            backend.layernormBackward(residual2, p.ln2w[l], p.ln2b[l], ln2, residual2, p.ln2w[l], ln2Mean, ln2Rstd, N, C);
-            backend.residualBackward(residual, attproj, residual2, btc);
-            backend.matmulBackward(atty, p.attprojw[l], p.attprojb[l], attproj, atty, p.attprojw[l], N, C, C, false);
-            backend.attentionBackward(qkv, preatt, att, atty, qkv, att, B, T, C, NH);
-            backend.matmulBackward(ln1, p.qkvw[l], p.qkvb[l], qkv, ln1, p.qkvw[l], N, C, 3 * C, false);
-            backend.layernormBackward(residual, p.ln1w[l], p.ln1b[l], ln1, residual, p.ln1w[l], ln1Mean, ln1Rstd, N, C);
+            ActivationLayout.Layer x = a.layer(l);
+            backend.residualBackward(x.residual2(), x.fcproj(), x.residual3(), btc);
+            backend.matmulBackward(x.fchGelu(), p.fcprojw[l], p.fcprojb[l], x.fcproj(), x.fchGelu(), p.fcprojw[l], N, 4 * C, C, false);
+            backend.geluBackward(x.fch(), x.fch(), x.fchGelu(), 4 * btc);
+            backend.matmulBackward(x.ln2(), p.fcw[l], p.fcb[l], x.fch(), x.ln2(), p.fcw[l], N, C, 4 * C, false);
+            backend.layernormBackward(x.residual2(), p.ln2w[l], p.ln2b[l], x.ln2(), x.residual2(), p.ln2w[l], x.ln2Mean(), x.ln2Rstd(), N, C);
+            backend.residualBackward(x.residual(), x.attproj(), x.residual2(), btc);
+            backend.matmulBackward(x.atty(), p.attprojw[l], p.attprojb[l], x.attproj(), x.atty(), p.attprojw[l], N, C, C, false);
+            backend.attentionBackward(x.qkv(), x.preatt(), x.att(), x.atty(), x.qkv(), x.att(), B, T, C, NH);
+            backend.matmulBackward(x.ln1(), p.qkvw[l], p.qkvb[l], x.qkv(), x.ln1(), p.qkvw[l], N, C, 3 * C, false);
+            backend.layernormBackward(x.residual(), p.ln1w[l], p.ln1b[l], x.ln1(), x.residual(), p.ln1w[l], x.ln1Mean(), x.ln1Rstd(), N, C);
         }
         backend.encoderBackward(p.wte, p.wpe, a.encoded, B, T, C);
         gradsOnHost = false;

@@ -44,11 +44,9 @@ class OpenClBackendTest {
         // must precede the JVM's first OpenCL device listing
         System.setProperty("sparkgpt.opencl.sharedMemory", "false");
         List<OpenCLDevice> devices = OpenClBackend.devices();
-        if (devices.isEmpty()) {
-            String msg = "no OpenCL device found (install pocl-opencl-icd for a CPU device)";
-            if ("true".equalsIgnoreCase(System.getenv("CI"))) fail("CI=true: " + msg);
-            assumeTrue(false, msg);
-        }
+        String msg = "no OpenCL device found (install pocl-opencl-icd for a CPU device)";
+        if (devices.isEmpty() && "true".equalsIgnoreCase(System.getenv("CI"))) fail("CI=true: " + msg);
+        assumeTrue(!devices.isEmpty(), msg); // skips only on a developer machine without OpenCL
         for (OpenCLDevice d : devices) {
             assertFalse(d.isSharedMemory(), "sharedMemory(false) not installed on " + d.getShortDescription());
         }
