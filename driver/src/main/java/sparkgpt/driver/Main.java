@@ -19,6 +19,7 @@ public final class Main {
             "  train   [conf/X.properties] [--key=value ...]   (no file: conf/default.properties)",
             "  sample  --checkpoint=DIR [--prompt=TEXT] [--max_new_tokens=200] [--temperature=0.8] [--top_k=200] [--seed=1337]",
             "  eval    --checkpoint=DIR --data=DIR [--block_size=0] [--batch_size=8] [--eval_batches=0]",
+            "  plot    --run=DIR[,DIR...] [--output=loss.png]   (train and val loss of each run's metrics.jsonl)",
             "keys and their defaults are printed at the start of every command.");
 
     public static void main(String[] args) {
@@ -93,6 +94,16 @@ public final class Main {
                 try (JavaSparkContext sc = SparkSetup.context(cfg.master(), "sparkgpt eval", Map.of())) {
                     Evaluate.run(sc, cfg);
                 }
+                return 0;
+            }
+            case "plot": { // no Spark: reads metrics.jsonl, writes a PNG
+                Settings s = Settings.parse(rest);
+                String runs = s.string("run", "");
+                String output = s.string("output", "loss.png");
+                s.finish(command);
+                if (runs.isBlank()) throw new UserError("plot needs --run=DIR[,DIR...]: train out_dirs holding metrics.jsonl");
+                LossPlot.write(new org.apache.hadoop.conf.Configuration(), Arrays.asList(runs.split(",")), output);
+                System.out.println("wrote " + output);
                 return 0;
             }
             default:
