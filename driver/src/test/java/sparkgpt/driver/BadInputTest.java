@@ -187,6 +187,28 @@ class BadInputTest {
         assertEquals("step_000004", Files.readString(out.resolve("latest")).trim());
     }
 
+    @Test
+    void divergenceSkipsNonFiniteStepsThenStops() throws Exception {
+        // a learning rate no model survives: after the first update the logits overflow to Inf/NaN
+        Path out = tmp.resolve("diverged");
+        Outcome o = fails(run(train(out, "--learning_rate=1e30", "--min_lr=0", "--grad_clip=0", "--warmup_steps=0",
+                "--max_steps=20", "--ckpt_interval=1", "--max_bad_steps=3")),
+                "3 step(s) in a row had a non-finite loss or gradient (last at step 4", "max_bad_steps = 3",
+                "lower learning_rate (now 1.0E30)");
+        assertTrue(o.out.contains("step 2/20: loss ") && o.out.contains("(not finite: update skipped)"), o.out);
+        List<String> metrics = Files.readAllLines(out.resolve("metrics.jsonl"));
+        assertEquals(4, metrics.size(), String.join("\n", metrics));
+        assertFalse(metrics.get(0).contains("skipped"), metrics.get(0));
+        for (int step = 2; step <= 4; step++) {
+            assertTrue(metrics.get(step - 1).contains("\"skipped\": true"), metrics.get(step - 1));
+        }
+        // checkpoints of steps 1-3 hold the weights after step 1, all finite; none of step 4
+        assertEquals("step_000003", Files.readString(out.resolve("latest")).trim());
+        Checkpoint.Loaded last = Checkpoint.load(new Configuration(), out.resolve("step_000003").toString());
+        assertNull(Checkpoint.firstNonFinite(last.model().params(), "weight"));
+        assertEquals(1, last.state().adamwStep());
+    }
+
     /** The train command with these overrides fails naming expected and leaves no out_dir behind. */
     static void assertNotStarted(Path out, String overrides, String expected) {
         fails(run(train(out, overrides.split(" "))), expected);
