@@ -80,6 +80,14 @@ public final class Checkpoint {
         Path out = new Path(outDir);
         String name = String.format(Locale.ROOT, "step_%06d", state.step());
         Path dir = new Path(out, name), tmp = new Path(out, "." + name + ".tmp");
+        // a checkpoint is a point to resume from: one holding a NaN or Inf is never written
+        String nonFinite = firstNonFinite(model.params(), "weight");
+        if (nonFinite == null) nonFinite = firstNonFinite(adamw.m, "AdamW first moment");
+        if (nonFinite == null) nonFinite = firstNonFinite(adamw.v, "AdamW second moment");
+        if (nonFinite != null) {
+            throw new UserError("not writing checkpoint " + dir + ": " + nonFinite + " (the run diverged;"
+                    + " lower learning_rate or set grad_clip, then resume from " + LATEST + ")");
+        }
         try {
             FileSystem fs = fileSystem(conf, out);
             fs.mkdirs(out);
@@ -122,6 +130,14 @@ public final class Checkpoint {
         } catch (IOException e) {
             throw new UserError("cannot write checkpoint " + dir + ": " + e.getMessage(), e);
         }
+    }
+
+    /** "NAME i is NaN" for the first element of a that is not finite, else null. */
+    static String firstNonFinite(float[] a, String name) {
+        for (int i = 0; i < a.length; i++) {
+            if (!Float.isFinite(a[i])) return name + " " + i + " is " + a[i];
+        }
+        return null;
     }
 
     /** Hugging Face's GPT2Config fields (what GPT2LMHeadModel.from_pretrained reads) and the tokenizer. */

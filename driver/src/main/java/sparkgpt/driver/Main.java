@@ -29,6 +29,7 @@ public final class Main {
     /** Runs a command: 0 when it succeeded, 2 after an error the user can fix (one line on err), 1 otherwise. */
     static int exitCode(String[] args, PrintStream err) {
         boolean debug = Arrays.asList(args).contains("--debug");
+        UserError.stackTraces = debug;
         try {
             return run(args);
         } catch (Throwable e) {

@@ -5,6 +5,11 @@ import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InputStreamReader;
+import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CoderResult;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -55,6 +60,11 @@ public final class Prepare {
         docs.persist(StorageLevel.MEMORY_ONLY());
         sc.setJobDescription("prepare: tokenize " + documents + " documents");
         long contentTokens = docs.map(d -> (long) d.length).fold(0L, Long::sum);
+        if (contentTokens == 0) {
+            docs.unpersist(false);
+            throw new UserError("input " + cfg.input() + " holds no text (" + documents + " empty file(s)): expected at least"
+                    + " one non-empty UTF-8 file");
+        }
         long total = contentTokens + Math.max(0, documents - 1);
         long valTokens = (long) Math.floor(cfg.valFraction() * total);
         long trainTokens = total - valTokens;
@@ -113,13 +123,36 @@ public final class Prepare {
         return files;
     }
 
+    /**
+     * A file's text. Invalid UTF-8 is rejected, not replaced: a U+FFFD in place of every byte of a
+     * Latin-1 file would train a model on a corpus that is not the one given, without a word.
+     */
     static String readText(Configuration conf, String file) {
         Path p = new Path(file);
+        byte[] bytes;
         try (InputStream in = p.getFileSystem(conf).open(p)) {
-            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+            bytes = in.readAllBytes();
         } catch (IOException e) {
             throw new UserError("cannot read " + file + ": " + e.getMessage(), e);
         }
+        return decodeUtf8(bytes, file);
+    }
+
+    static String decodeUtf8(byte[] bytes, String file) {
+        CharsetDecoder decoder = StandardCharsets.UTF_8.newDecoder()
+                .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT);
+        ByteBuffer in = ByteBuffer.wrap(bytes);
+        CharBuffer out = CharBuffer.allocate(bytes.length); // UTF-8 never decodes to more chars than bytes
+        CoderResult r = decoder.decode(in, out, true);
+        if (!r.isError()) r = decoder.flush(out);
+        if (r.isError()) {
+            int at = in.position();
+            StringBuilder hex = new StringBuilder();
+            for (int i = at; i < Math.min(bytes.length, at + r.length()); i++) hex.append(String.format(Locale.ROOT, " %02x", bytes[i]));
+            throw new UserError(file + ": invalid UTF-8 at byte " + at + " (" + hex.toString().trim() + "): expected UTF-8"
+                    + " text (convert it first, e.g. iconv -f latin1 -t utf-8)");
+        }
+        return out.flip().toString();
     }
 
     // words that make up ~15-40% of an English Europarl body and ~0% of the other 20 languages'

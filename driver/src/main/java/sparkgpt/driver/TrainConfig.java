@@ -9,7 +9,7 @@ public record TrainConfig(
         int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize,
         int batchSize, int microBatchSize, int maxSteps,
         double learningRate, double minLr, int warmupSteps, int lrDecaySteps, double weightDecay, double beta1, double beta2,
-        double gradClip, int evalInterval, int evalBatches, long seed, boolean shuffle, int partitions,
+        double gradClip, int maxBadSteps, int evalInterval, int evalBatches, long seed, boolean shuffle, int partitions,
         int ckptInterval, int keepCheckpoints,
         String device, String master, double peakFlops, boolean timing,
         Map<String, String> resolved) implements Serializable {
@@ -35,6 +35,7 @@ public record TrainConfig(
                 s.real("beta1", 0.9),                  // nanoGPT / GPT-3
                 s.real("beta2", 0.95),                 // nanoGPT / GPT-3 (0.99 for tiny batches)
                 s.real("grad_clip", 1.0),              // global-norm clipping; 0 disables
+                s.integer("max_bad_steps", 3),         // steps in a row with a NaN/Inf loss or gradient (each skipped) before the run stops
                 s.integer("eval_interval", 50),        // steps between val evaluations; 0 disables (the final one stays)
                 s.integer("eval_batches", 4),          // val batches averaged per evaluation (nanoGPT's eval_iters)
                 s.longInteger("seed", 1337),           // initialization and shuffling (nanoGPT's seed)
@@ -51,6 +52,7 @@ public record TrainConfig(
         positive(s, "micro_batch_size", c.microBatchSize);
         positive(s, "max_steps", c.maxSteps);
         positive(s, "eval_batches", c.evalBatches);
+        positive(s, "max_bad_steps", c.maxBadSteps);
         if (c.vocabSize < 0) throw s.bad("vocab_size", c.vocabSize, "0 (from meta.json) or a positive vocabulary size");
         if (c.partitions < 0) throw s.bad("partitions", c.partitions, "0 (one per executor) or a positive count");
         if (c.evalInterval < 0) throw s.bad("eval_interval", c.evalInterval, "0 (off) or a positive step count");

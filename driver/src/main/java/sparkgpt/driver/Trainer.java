@@ -144,6 +144,7 @@ public final class Trainer {
         double bestVal = resumed != null ? resumed.state().bestValLoss() : Double.POSITIVE_INFINITY;
         List<Double> losses = new ArrayList<>();
         List<double[]> valLosses = new ArrayList<>();
+        int badInARow = 0; // steps since the last finite one whose loss or gradient was NaN or Inf
         try (MetricsLog metrics = MetricsLog.open(hadoop, cfg.outDir(), resumed != null ? first : -1)) {
             for (int step = first; ; step++) {
                 boolean end = step == cfg.maxSteps();
@@ -152,10 +153,10 @@ public final class Trainer {
                 if (evaluate && (step > first || resumed == null)
                         && (end || cfg.evalInterval() > 0 && step % cfg.evalInterval() == 0)) {
                     double val = evaluate(sc, valBlocks, params, plan, cfg.evalBatches(), step);
-                    bestVal = Math.min(bestVal, val);
+                    if (Double.isFinite(val)) bestVal = Math.min(bestVal, val);
                     valLosses.add(new double[] {step, val});
                     System.out.printf(Locale.ROOT, "eval at step %d: val loss %.4f%n", step, val);
-                    metrics.line(String.format(Locale.ROOT, "{\"step\": %d, \"val_loss\": %.6f}", step, val));
+                    metrics.line(String.format(Locale.ROOT, "{\"step\": %d, \"val_loss\": %s}", step, json(val)));
                 }
                 if (step > first && (end || cfg.ckptInterval() > 0 && step % cfg.ckptInterval() == 0)) {
                     long c0 = System.nanoTime();
@@ -181,13 +182,15 @@ public final class Trainer {
                 long compute = sum.computeMs, fetch = sum.fetchMs;
                 long t3 = System.nanoTime();
 
-                // the update on the driver
+                // the update on the driver, unless the loss or the gradient is not finite: a NaN or Inf
+                // would reach every weight and the moments, so that step's update is skipped
+                double loss = lossSum / ((double) B * T);
                 double norm = AdamW.clipGradNorm(grads, (float) cfg.gradClip());
-                adamw.update(params, grads, (float) lr);
+                boolean finite = Double.isFinite(loss) && Double.isFinite(norm);
+                if (finite) adamw.update(params, grads, (float) lr);
                 long t4 = System.nanoTime();
 
                 // one log line
-                double loss = lossSum / ((double) B * T);
                 losses.add(loss);
                 double ms = (t4 - t0) / 1e6;
                 double tokensPerS = (double) B * T / (ms / 1e3);
@@ -201,19 +204,32 @@ public final class Trainer {
                     line += String.format(Locale.ROOT, " [compute %d, broadcast %d, aggregate %d, update %d ms]",
                             compute, broadcastMs, aggregateMs, updateMs);
                 }
+                if (!finite) line += " (not finite: update skipped)";
                 System.out.println(line);
+                // JSON has no NaN or Infinity: a skipped step records null and "skipped": true
                 metrics.line(String.format(Locale.ROOT,
-                        "{\"step\": %d, \"loss\": %.6f, \"lr\": %.6e, \"grad_norm\": %.6f, \"ms\": %.1f, \"tokens_per_s\": %.1f, \"mfu\": %.6f,"
-                                + " \"compute_ms\": %d, \"broadcast_ms\": %d, \"aggregate_ms\": %d, \"update_ms\": %d}",
-                        step + 1, loss, lr, norm, ms, tokensPerS, mfu, compute, broadcastMs, aggregateMs, updateMs));
-                if (!Double.isFinite(loss)) throw new UserError("loss is " + loss + " at step " + (step + 1)
-                        + ": lower learning_rate (now " + cfg.learningRate() + ") or set grad_clip");
+                        "{\"step\": %d, \"loss\": %s, \"lr\": %.6e, \"grad_norm\": %s, \"ms\": %.1f, \"tokens_per_s\": %.1f, \"mfu\": %.6f,"
+                                + " \"compute_ms\": %d, \"broadcast_ms\": %d, \"aggregate_ms\": %d, \"update_ms\": %d%s}",
+                        step + 1, json(loss), lr, json(norm), ms, tokensPerS, mfu, compute, broadcastMs, aggregateMs, updateMs,
+                        finite ? "" : ", \"skipped\": true"));
+                badInARow = finite ? 0 : badInARow + 1;
+                if (badInARow >= cfg.maxBadSteps()) {
+                    throw new UserError(badInARow + " step(s) in a row had a non-finite loss or gradient (last at step "
+                            + (step + 1) + ": loss " + loss + ", grad norm " + norm + "; max_bad_steps = " + cfg.maxBadSteps()
+                            + "): lower learning_rate (now " + cfg.learningRate() + ") or set grad_clip (now "
+                            + cfg.gradClip() + ")");
+                }
             }
         } finally {
             trainBlocks.unpersist(false);
             if (valBlocks != null) valBlocks.unpersist(false);
         }
         return new Result(losses, valLosses, params);
+    }
+
+    /** A number as JSON: NaN and the infinities, which JSON cannot write, as null. */
+    static String json(double x) {
+        return Double.isFinite(x) ? String.format(Locale.ROOT, "%.6f", x) : "null";
     }
 
     /** Mean loss over eval_batches batches of the val split, in order, forward only. */

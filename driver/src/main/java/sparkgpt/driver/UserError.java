@@ -2,11 +2,17 @@
 package sparkgpt.driver;
 
 public final class UserError extends RuntimeException {
+    /**
+     * Whether a UserError records where it was thrown: off unless Main's --debug turns it on. Off, the
+     * same error thrown in a Spark task reaches Spark's task-failure log lines as its message alone.
+     */
+    static volatile boolean stackTraces = false;
+
     public UserError(String message) {
-        super(message);
+        this(message, null);
     }
 
     public UserError(String message, Throwable cause) {
-        super(message, cause);
+        super(message, cause, true, stackTraces);
     }
 }
