@@ -39,7 +39,7 @@ public final class LossPlot {
         XYSeries train = new XYSeries(run + " train"), val = new XYSeries(run + " val");
         double tokensPerStep = 0;
         try {
-            FileSystem fs = metrics.getFileSystem(conf);
+            FileSystem fs = Checkpoint.fileSystem(conf, metrics);
             if (!fs.exists(metrics)) {
                 throw new UserError(metrics + ": no such file (--run names a train out_dir, which holds metrics.jsonl)");
             }
@@ -107,7 +107,7 @@ public final class LossPlot {
         chart.setBackgroundPaint(Color.WHITE);
         Path target = new Path(out), tmp = new Path(target.getParent(), "." + target.getName() + ".tmp");
         try {
-            FileSystem fs = target.getFileSystem(conf);
+            FileSystem fs = Checkpoint.fileSystem(conf, target);
             try (OutputStream os = fs.create(tmp, true)) {
                 ChartUtils.writeChartAsPNG(os, chart, 1000, 600);
             }

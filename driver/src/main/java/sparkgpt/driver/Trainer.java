@@ -145,6 +145,7 @@ public final class Trainer {
         List<Double> losses = new ArrayList<>();
         List<double[]> valLosses = new ArrayList<>();
         int badInARow = 0; // steps since the last finite one whose loss or gradient was NaN or Inf
+        double stepMsAverage = 0; // for the ETA
         try (MetricsLog metrics = MetricsLog.open(hadoop, cfg.outDir(), resumed != null ? first : -1)) {
             for (int step = first; ; step++) {
                 boolean end = step == cfg.maxSteps();
@@ -157,6 +158,7 @@ public final class Trainer {
                     valLosses.add(new double[] {step, val});
                     System.out.printf(Locale.ROOT, "eval at step %d: val loss %.4f%n", step, val);
                     metrics.line(String.format(Locale.ROOT, "{\"step\": %d, \"val_loss\": %s}", step, json(val)));
+                    plotLosses(hadoop, cfg.outDir());
                 }
                 if (step > first && (end || cfg.ckptInterval() > 0 && step % cfg.ckptInterval() == 0)) {
                     long c0 = System.nanoTime();
@@ -198,8 +200,10 @@ public final class Trainer {
                 long broadcastMs = (t1 - t0) / 1_000_000 + fetch;
                 long aggregateMs = Math.max(0, (t2 - t1) / 1_000_000 - compute - fetch) + (t3 - t2) / 1_000_000;
                 long updateMs = (t4 - t3) / 1_000_000;
-                String line = String.format(Locale.ROOT, "step %d/%d: loss %.4f, lr %.2e, norm %.2f, %.0f ms, %.0f tok/s, mfu %.1f%%",
-                        step + 1, cfg.maxSteps(), loss, lr, norm, ms, tokensPerS, 100 * mfu);
+                stepMsAverage = stepMsAverage == 0 ? ms : 0.9 * stepMsAverage + 0.1 * ms; // the first step warms up: it decays
+                String line = String.format(Locale.ROOT, "step %d/%d: loss %.4f, lr %.2e, norm %.2f, %.0f ms, %.0f tok/s, mfu %.1f%%, eta %s",
+                        step + 1, cfg.maxSteps(), loss, lr, norm, ms, tokensPerS, 100 * mfu,
+                        duration(stepMsAverage * (cfg.maxSteps() - step - 1)));
                 if (cfg.timing()) {
                     line += String.format(Locale.ROOT, " [compute %d, broadcast %d, aggregate %d, update %d ms]",
                             compute, broadcastMs, aggregateMs, updateMs);
@@ -225,6 +229,23 @@ public final class Trainer {
             if (valBlocks != null) valBlocks.unpersist(false);
         }
         return new Result(losses, valLosses, params);
+    }
+
+    /** Redraws out_dir/loss.png from metrics.jsonl; a failure to draw is reported, never fatal to the run. */
+    static void plotLosses(Configuration hadoop, String outDir) {
+        try {
+            LossPlot.write(hadoop, List.of(outDir), new org.apache.hadoop.fs.Path(outDir, "loss.png").toString());
+        } catch (RuntimeException | LinkageError e) {
+            System.out.println("loss.png not drawn: " + e.getMessage());
+        }
+    }
+
+    /** 75 s -> "1m15s", 3725 s -> "1h02m". */
+    static String duration(double ms) {
+        long s = Math.round(ms / 1000);
+        if (s < 60) return s + "s";
+        if (s < 3600) return String.format(Locale.ROOT, "%dm%02ds", s / 60, s % 60);
+        return String.format(Locale.ROOT, "%dh%02dm", s / 3600, s % 3600 / 60);
     }
 
     /** A number as JSON: NaN and the infinities, which JSON cannot write, as null. */
