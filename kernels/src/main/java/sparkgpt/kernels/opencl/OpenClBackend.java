@@ -82,7 +82,16 @@ public final class OpenClBackend implements Backend {
      * The OpenCL devices of all platforms, GPUs first, then by compute units (the order
      * {@link #open(int)} indexes). Empty when there is no OpenCL platform.
      */
-    public static List<OpenCLDevice> devices() {
+    public static synchronized List<OpenCLDevice> devices() {
+        // Listed once per JVM, under a lock: Aparapi's native platform query is not thread-safe
+        // (two Spark tasks listing at once crashed the JVM in OpenCLJNI.getPlatforms).
+        if (deviceList == null) deviceList = List.copyOf(listDevices());
+        return deviceList;
+    }
+
+    private static List<OpenCLDevice> deviceList;
+
+    private static List<OpenCLDevice> listDevices() {
         configure();
         List<OpenCLDevice> all = new ArrayList<>();
         try {
@@ -120,7 +129,7 @@ public final class OpenClBackend implements Backend {
      *
      * @throws OpenClException with the reason when there is no such device or the kernel does not compile
      */
-    public static OpenClBackend open(int index) {
+    public static synchronized OpenClBackend open(int index) { // one native compile at a time
         List<OpenCLDevice> all = devices();
         if (all.isEmpty()) {
             throw new OpenClException("no OpenCL device: no OpenCL platform found (install a driver or an ICD "
