@@ -52,14 +52,18 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenBloc
         public final int partition;
         public final double lossSum;
         public final float[] grads;
-        public final long computeMs, fetchMs;
+        /** computeMs covers forwardMs + backwardMs (each summed over micro-batches) and the setup around them. */
+        public final long computeMs, fetchMs, forwardMs, backwardMs;
 
-        public Partial(int partition, double lossSum, float[] grads, long computeMs, long fetchMs) {
+        public Partial(int partition, double lossSum, float[] grads, long computeMs, long fetchMs, long forwardMs,
+                       long backwardMs) {
             this.partition = partition;
             this.lossSum = lossSum;
             this.grads = grads;
             this.computeMs = computeMs;
             this.fetchMs = fetchMs;
+            this.forwardMs = forwardMs;
+            this.backwardMs = backwardMs;
         }
     }
 
@@ -104,6 +108,7 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenBloc
             int[] inputs = new int[m * T], targets = new int[m * T];
             float dlossPerToken = 1f / ((float) plan.batchSize() * T);
             double lossSum = 0;
+            long forwardNanos = 0, backwardNanos = 0;
             int sequences = per * batches;
             for (int q0 = 0; q0 < sequences; q0 += m) {
                 for (int j = 0; j < m; j++) {
@@ -117,14 +122,19 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenBloc
                     }
                     block.window(window, inputs, targets, j * T);
                 }
+                long f0 = System.nanoTime();
                 model.forward(inputs, targets, 0);
                 float[] losses = model.losses();
+                long f1 = System.nanoTime();
                 for (int i = 0; i < m * T; i++) lossSum += losses[i];
                 if (backward) model.backward(dlossPerToken);
+                forwardNanos += f1 - f0;
+                backwardNanos += System.nanoTime() - f1;
             }
             float[] grads = backward ? model.gradients().clone() : null;
             long t2 = System.nanoTime();
-            return List.of(new Partial(p, lossSum, grads, (t2 - t1) / 1_000_000, (t1 - t0) / 1_000_000)).iterator();
+            return List.of(new Partial(p, lossSum, grads, (t2 - t1) / 1_000_000, (t1 - t0) / 1_000_000,
+                    forwardNanos / 1_000_000, backwardNanos / 1_000_000)).iterator();
         } finally {
             WorkerRuntime.giveBack(key, model);
         }

@@ -35,24 +35,34 @@ public final class GradientSum implements Serializable {
     }
 
     private ArrayList<Segment> segments = new ArrayList<>();
-    /** The slowest partition's compute and broadcast-fetch times (max is order-free). */
-    long computeMs, fetchMs;
+    /** The slowest partition's compute, broadcast-fetch, forward and backward times (max is order-free). */
+    long computeMs, fetchMs, forwardMs, backwardMs;
+    /** Time spent adding gradients along the slowest path of the tree: seqOps add up, a combOp adds to the max of its sides. */
+    long sumNanos;
 
     /** treeAggregate's seqOp: one partition's partial. */
     public static GradientSum add(GradientSum sum, GradientStep.Partial p) {
+        long t0 = System.nanoTime();
         sum.segments.add(new Segment(p.partition, 1, p.lossSum, p.grads));
         sum.computeMs = Math.max(sum.computeMs, p.computeMs);
         sum.fetchMs = Math.max(sum.fetchMs, p.fetchMs);
+        sum.forwardMs = Math.max(sum.forwardMs, p.forwardMs);
+        sum.backwardMs = Math.max(sum.backwardMs, p.backwardMs);
         sum.mergeBuddies();
+        sum.sumNanos += System.nanoTime() - t0;
         return sum;
     }
 
     /** treeAggregate's combOp: modifies and returns a. */
     public static GradientSum merge(GradientSum a, GradientSum b) {
+        long t0 = System.nanoTime();
         a.segments.addAll(b.segments);
         a.computeMs = Math.max(a.computeMs, b.computeMs);
         a.fetchMs = Math.max(a.fetchMs, b.fetchMs);
+        a.forwardMs = Math.max(a.forwardMs, b.forwardMs);
+        a.backwardMs = Math.max(a.backwardMs, b.backwardMs);
         a.mergeBuddies();
+        a.sumNanos = Math.max(a.sumNanos, b.sumNanos) + (System.nanoTime() - t0);
         return a;
     }
 

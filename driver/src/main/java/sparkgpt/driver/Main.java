@@ -19,6 +19,8 @@ public final class Main {
             "  train   [conf/X.properties] [--key=value ...]   (no file: conf/default.properties)",
             "  sample  --checkpoint=DIR [--prompt=TEXT] [--max_new_tokens=200] [--temperature=0.8] [--top_k=200] [--seed=1337]",
             "  eval    --checkpoint=DIR --data=DIR [--block_size=0] [--batch_size=8] [--eval_batches=0]",
+            "  bench   [--steps=5] [--warmup=1] [--data=synthetic|DIR] [--vs_torch=false] [--rounds=3] [train keys]",
+            "          (tokens/s, GFLOP/s, MFU and the step's time split; defaults: conf/bench.properties' model)",
             "  plot    --run=DIR[,DIR...] [--output=loss.png]   (train and val loss of each run's metrics.jsonl)",
             "keys and their defaults are printed at the start of every command.");
 
@@ -76,6 +78,18 @@ public final class Main {
                 System.out.println("train:\n" + s.describe());
                 try (JavaSparkContext sc = SparkSetup.context(cfg.master(), "sparkgpt train", Map.of())) {
                     Trainer.train(sc, cfg);
+                }
+                return 0;
+            }
+            case "bench": {
+                Settings s = Settings.parse(rest);
+                Bench.Config cfg = Bench.Config.from(s);
+                s.finish(command);
+                System.out.println("bench:\n" + s.describe());
+                try (JavaSparkContext sc = SparkSetup.context(cfg.train().master(), "sparkgpt bench", Map.of())) {
+                    Bench.run(sc, cfg, s);
+                } catch (java.io.IOException e) {
+                    throw new UserError("bench: " + e.getMessage(), e);
                 }
                 return 0;
             }

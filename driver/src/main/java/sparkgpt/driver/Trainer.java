@@ -27,8 +27,16 @@ import sparkgpt.worker.ParameterLayout;
 public final class Trainer {
     private Trainer() {}
 
-    /** What a run produced (for tests and callers): per-step train losses, eval losses, final weights. */
-    public record Result(List<Double> losses, List<double[]> valLosses, float[] params) {}
+    /** What a run produced (for tests and callers): per-step train losses and timings, eval losses, final weights. */
+    public record Result(List<Double> losses, List<double[]> valLosses, float[] params, List<StepTiming> timings) {}
+
+    /**
+     * Where one step's wall time went, in ms: forward and backward of the slowest partition, its
+     * compute (those two and the setup around them), the broadcast (driver + slowest fetch), the
+     * gradient sum (adds along the tree's slowest path + the driver's final sum), the driver update.
+     */
+    public record StepTiming(double stepMs, long forwardMs, long backwardMs, long computeMs, long broadcastMs,
+                             long aggregateMs, long sumMs, long updateMs) {}
 
     public static Result train(JavaSparkContext sc, TrainConfig cfg) {
         Configuration hadoop = sc.hadoopConfiguration();
@@ -47,7 +55,7 @@ public final class Trainer {
                 if (resumed.state().step() >= cfg.maxSteps()) {
                     System.out.printf(Locale.ROOT, "already at step %d of max_steps = %d: nothing to do%n",
                             resumed.state().step(), cfg.maxSteps());
-                    return new Result(List.of(), List.of(), pretrained.params());
+                    return new Result(List.of(), List.of(), pretrained.params(), List.of());
                 }
             }
         } else if (!cfg.initFrom().equals("scratch")) {
@@ -144,6 +152,7 @@ public final class Trainer {
         double bestVal = resumed != null ? resumed.state().bestValLoss() : Double.POSITIVE_INFINITY;
         List<Double> losses = new ArrayList<>();
         List<double[]> valLosses = new ArrayList<>();
+        List<StepTiming> timings = new ArrayList<>();
         int badInARow = 0; // steps since the last finite one whose loss or gradient was NaN or Inf
         double stepMsAverage = 0; // for the ETA
         try (MetricsLog metrics = MetricsLog.open(hadoop, cfg.outDir(), resumed != null ? first : -1)) {
@@ -200,6 +209,8 @@ public final class Trainer {
                 long broadcastMs = (t1 - t0) / 1_000_000 + fetch;
                 long aggregateMs = Math.max(0, (t2 - t1) / 1_000_000 - compute - fetch) + (t3 - t2) / 1_000_000;
                 long updateMs = (t4 - t3) / 1_000_000;
+                timings.add(new StepTiming(ms, sum.forwardMs, sum.backwardMs, compute, broadcastMs, aggregateMs,
+                        sum.sumNanos / 1_000_000 + (t3 - t2) / 1_000_000, updateMs));
                 stepMsAverage = stepMsAverage == 0 ? ms : 0.9 * stepMsAverage + 0.1 * ms; // the first step warms up: it decays
                 String line = String.format(Locale.ROOT, "step %d/%d: loss %.4f, lr %.2e, norm %.2f, %.0f ms, %.0f tok/s, mfu %.1f%%, eta %s",
                         step + 1, cfg.maxSteps(), loss, lr, norm, ms, tokensPerS, 100 * mfu,
@@ -228,7 +239,7 @@ public final class Trainer {
             trainBlocks.unpersist(false);
             if (valBlocks != null) valBlocks.unpersist(false);
         }
-        return new Result(losses, valLosses, params);
+        return new Result(losses, valLosses, params, timings);
     }
 
     /** Redraws out_dir/loss.png from metrics.jsonl; a failure to draw is reported, never fatal to the run. */

@@ -17,7 +17,7 @@ class GradientSumTest {
         Random r = new Random(seed + p);
         float[] g = new float[257];
         for (int i = 0; i < g.length; i++) g[i] = (float) (r.nextGaussian() * Math.pow(10, r.nextInt(8) - 4));
-        return new GradientStep.Partial(p, r.nextDouble() * 1e3, g, p, 0);
+        return new GradientStep.Partial(p, r.nextDouble() * 1e3, g, p, 0, 0, 0);
     }
 
     /** Combines the partials as a random tree of seqOp/combOp in a random order. */

@@ -1,0 +1,270 @@
+// `sparkgpt bench`: a short training run through the real Spark step, reported as tokens/s, GFLOP/s,
+// MFU and the step's time split; optionally against the same model and batch in PyTorch.
+package sparkgpt.driver;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Random;
+import java.util.function.ToDoubleFunction;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.spark.api.java.JavaSparkContext;
+
+/**
+ * Runs {@link Trainer#train} for warmup + steps steps and reports the medians of the timed steps.
+ * The time split (ms, each the median over steps):
+ * <ul>
+ *   <li>forward, backward: the slowest partition's, summed over its micro-batches;</li>
+ *   <li>aggregation: adding partial gradients (the tree's slowest path, see {@link GradientSum}) and the driver's final sum;</li>
+ *   <li>broadcast: the driver's broadcast call and the slowest partition's fetch of the weights;</li>
+ *   <li>update: gradient clipping and AdamW on the driver;</li>
+ *   <li>scheduling: the rest of the step (job and task launch, result transfer, a task's setup around its compute).</li>
+ * </ul>
+ */
+public final class Bench {
+    private Bench() {}
+
+    /** The model and batch of conf/bench.properties: GPT-2's shape at small scale, on synthetic tokens. */
+    static final Map<String, String> DEFAULTS = Map.ofEntries(
+            Map.entry("data", "synthetic"), Map.entry("out_dir", "out/bench"),
+            Map.entry("n_layer", "6"), Map.entry("n_head", "6"), Map.entry("n_embd", "384"),
+            Map.entry("block_size", "256"), Map.entry("vocab_size", "8192"),
+            Map.entry("batch_size", "16"), Map.entry("micro_batch_size", "4"),
+            Map.entry("warmup_steps", "0"), Map.entry("eval_interval", "0"), Map.entry("ckpt_interval", "0"));
+
+    static final String CPU_PEAK_SOURCE = "CPU fp32 FMA peak, 2 cores x 2 FMA units x 16 lanes x 2 flops x 2.6 GHz"
+            + " (TrainConfig's default; give --peak_flops and --peak_source for another machine or a GPU's datasheet)";
+
+    /** bench's own keys, and the train keys it runs with. */
+    public record Config(int steps, int warmup, boolean vsTorch, int rounds, String python, String peakSource,
+                         TrainConfig train) {
+        public static Config from(Settings s) {
+            DEFAULTS.forEach((k, v) -> {
+                if (!s.has(k)) s.put(k, v, "bench default");
+            });
+            if (s.has("max_steps")) throw s.bad("max_steps", "(given)", "--steps and --warmup, which bench uses instead");
+            int steps = s.integer("steps", 5);             // timed steps, after warmup; the report is their median
+            int warmup = s.integer("warmup", 1);           // untimed first steps (JIT, caches, the executor's model)
+            boolean vsTorch = s.bool("vs_torch", false);   // also time tools/reference/bench_torch.py, alternating
+            int rounds = s.integer("rounds", 3);           // with vs_torch: sparkgpt and PyTorch runs, alternating
+            String python = s.string("python", "");        // "": /usr/bin/python3, then python3 on the PATH
+            String peakSource = s.string("peak_source", s.has("peak_flops") ? "given peak_flops" : CPU_PEAK_SOURCE);
+            if (steps <= 0) throw s.bad("steps", steps, "a positive step count");
+            if (warmup < 0) throw s.bad("warmup", warmup, "0 or a step count");
+            if (rounds <= 0) throw s.bad("rounds", rounds, "a positive count");
+            s.put("max_steps", String.valueOf(warmup + steps), "bench: warmup + steps");
+            return new Config(steps, warmup, vsTorch, rounds, python, peakSource, TrainConfig.from(s));
+        }
+    }
+
+    /** The medians of one sparkgpt run, and the PyTorch median step when one ran. */
+    public record Report(double tokensPerS, double gflops, double mfu, Map<String, Double> ms, String json) {}
+
+    /** Runs the benchmark; s is the Settings cfg came from (synthetic data is written, then data points at it). */
+    public static Report run(JavaSparkContext sc, Config cfg, Settings s) throws IOException {
+        TrainConfig train = cfg.train();
+        Path synthetic = null;
+        if (train.data().equals("synthetic")) {
+            synthetic = Files.createTempDirectory("sparkgpt-bench");
+            writeSynthetic(sc.hadoopConfiguration(), synthetic, train, cfg.warmup() + cfg.steps());
+            train = TrainConfig.from(s.put("data", synthetic.toString(), "bench: synthetic tokens"));
+        }
+        try {
+            String python = cfg.vsTorch() ? findTorch(cfg.python()) : null;
+            if (cfg.vsTorch() && python == null) {
+                System.out.println("vs_torch: no python3 that can `import torch` (tried "
+                        + (cfg.python().isEmpty() ? "/usr/bin/python3, python3" : cfg.python())
+                        + "): the PyTorch comparison is skipped");
+            }
+            int rounds = python != null ? cfg.rounds() : 1;
+            List<Report> ours = new ArrayList<>();
+            List<Double> torchMs = new ArrayList<>();
+            String torchImpl = null;
+            for (int r = 1; r <= rounds; r++) {
+                Report report = measure(Trainer.train(sc, train), cfg, train);
+                ours.add(report);
+                if (python != null) {
+                    String line = runTorch(python, train, cfg);
+                    torchMs.add(jsonNumber(line, "median_ms"));
+                    torchImpl = jsonString(line, "impl");
+                    System.out.printf(Locale.ROOT, "round %d/%d: sparkgpt %.1f ms a step, pytorch %.1f ms%n", r, rounds,
+                            report.ms().get("step"), torchMs.get(torchMs.size() - 1));
+                }
+            }
+            // the round whose step time is the median stands for the run
+            ours.sort(Comparator.comparingDouble(x -> x.ms().get("step")));
+            Report report = ours.get(ours.size() / 2);
+            String json = report.json();
+            System.out.print(table(report, cfg, train));
+            if (python != null) {
+                double torchMedian = median(torchMs.stream().mapToDouble(Double::doubleValue).toArray());
+                double ratio = torchMedian / report.ms().get("step");
+                System.out.printf(Locale.ROOT, "pytorch (%s, one batch of %d sequences a step, no accumulation, %d threads):"
+                                + " median step %.1f ms; sparkgpt %.1f ms; sparkgpt speed / pytorch speed = %.2f%n",
+                        torchImpl, train.batchSize(), threads(), torchMedian, report.ms().get("step"), ratio);
+                json = json.substring(0, json.length() - 1) + String.format(Locale.ROOT,
+                        ", \"torch_ms\": %.1f, \"torch_impl\": \"%s\", \"vs_torch\": %.3f}", torchMedian, torchImpl, ratio);
+                report = new Report(report.tokensPerS(), report.gflops(), report.mfu(), report.ms(), json);
+            }
+            System.out.println(json);
+            writeJson(sc.hadoopConfiguration(), train.outDir(), json);
+            return report;
+        } finally {
+            if (synthetic != null) deleteTree(synthetic);
+        }
+    }
+
+    /** Medians over the timed steps of one training run. */
+    static Report measure(Trainer.Result result, Config cfg, TrainConfig train) {
+        List<Trainer.StepTiming> timed = result.timings().subList(cfg.warmup(), result.timings().size());
+        Map<String, Double> ms = new LinkedHashMap<>();
+        ms.put("forward", median(timed, Trainer.StepTiming::forwardMs));
+        ms.put("backward", median(timed, Trainer.StepTiming::backwardMs));
+        ms.put("aggregation", median(timed, Trainer.StepTiming::sumMs));
+        ms.put("broadcast", median(timed, Trainer.StepTiming::broadcastMs));
+        ms.put("update", median(timed, Trainer.StepTiming::updateMs));
+        ms.put("scheduling", median(timed, t -> Math.max(0, t.stepMs() - t.forwardMs() - t.backwardMs() - t.sumMs()
+                - t.broadcastMs() - t.updateMs())));
+        ms.put("step", median(timed, Trainer.StepTiming::stepMs));
+        ms.put("compute", median(timed, Trainer.StepTiming::computeMs));
+        int T = train.blockSize();
+        // nanoGPT's estimate_mfu, as Trainer's step line: 6N (N without the position table) + 12 L C T
+        double flopsPerToken = 6.0 * (result.params().length - (long) T * train.nEmbd())
+                + 12.0 * train.nLayer() * train.nEmbd() * T;
+        double tokensPerS = (double) train.batchSize() * T / (ms.get("step") / 1e3);
+        double flops = flopsPerToken * tokensPerS;
+        double mfu = flops / train.peakFlops();
+        StringBuilder msJson = new StringBuilder();
+        ms.forEach((k, v) -> msJson.append(msJson.length() == 0 ? "" : ", ")
+                .append(String.format(Locale.ROOT, "\"%s\": %.1f", k, v)));
+        String json = String.format(Locale.ROOT, "{\"tokens_per_s\": %.1f, \"gflops\": %.3f, \"mfu\": %.6f, \"peak_flops\": %.4e,"
+                        + " \"peak_source\": \"%s\", \"steps\": %d, \"batch_tokens\": %d, \"ms\": {%s}}",
+                tokensPerS, flops / 1e9, mfu, train.peakFlops(), cfg.peakSource().replace("\"", "'"), cfg.steps(),
+                (long) train.batchSize() * T, msJson);
+        return new Report(tokensPerS, flops / 1e9, mfu, ms, json);
+    }
+
+    static String table(Report r, Config cfg, TrainConfig train) {
+        StringBuilder s = new StringBuilder(String.format(Locale.ROOT,
+                "bench: median of %d steps after %d warmup; %d sequences x %d tokens a step, micro-batches of %d%n",
+                cfg.steps(), cfg.warmup(), train.batchSize(), train.blockSize(), train.microBatchSize()));
+        Map<String, String> notes = Map.of(
+                "forward", "slowest partition, all micro-batches",
+                "backward", "slowest partition, all micro-batches",
+                "aggregation", "adding partial gradients (tree + driver)",
+                "broadcast", "driver broadcast + slowest fetch",
+                "update", "clip + AdamW on the driver",
+                "scheduling", "the rest: job/task launch, result transfer, task setup",
+                "step", "wall time of one optimizer step",
+                "compute", "forward + backward + setup, slowest partition");
+        r.ms().forEach((k, v) -> s.append(String.format(Locale.ROOT, "  %-12s %9.1f ms   %s%n", k, v, notes.get(k))));
+        s.append(String.format(Locale.ROOT, "%.0f tokens/s, %.2f GFLOP/s, MFU %.2f%% of %.1f GFLOP/s (%s)%n",
+                r.tokensPerS(), r.gflops(), 100 * r.mfu(), train.peakFlops() / 1e9, cfg.peakSource()));
+        return s.toString();
+    }
+
+    /** Random tokens in [0, vocab_size), enough windows for every step's batch: one train shard, no val. */
+    static void writeSynthetic(Configuration conf, Path dir, TrainConfig train, int steps) throws IOException {
+        if (train.vocabSize() <= 0 || train.vocabSize() > 65536) {
+            throw new UserError("data = synthetic needs vocab_size in 1..65536 (uint16 shards), got " + train.vocabSize());
+        }
+        long n = ((long) train.batchSize() * steps + 1) * train.blockSize() + 1;
+        if (n > Integer.MAX_VALUE) throw new UserError("data = synthetic: " + n + " tokens is too many; use fewer steps");
+        Random random = new Random(train.seed());
+        char[] tokens = new char[(int) n];
+        for (int i = 0; i < tokens.length; i++) tokens[i] = (char) random.nextInt(train.vocabSize());
+        TokenShards.write(FileSystem.getLocal(conf), new org.apache.hadoop.fs.Path(dir.toUri().toString(), "train_000000.bin"),
+                tokens, 0, tokens.length);
+    }
+
+    /** The first python that can import torch: the given one, else /usr/bin/python3, else python3; null if none. */
+    static String findTorch(String given) {
+        List<String> candidates = given.isEmpty() ? List.of("/usr/bin/python3", "python3") : List.of(given);
+        for (String p : candidates) {
+            try {
+                Process proc = new ProcessBuilder(p, "-c", "import torch").redirectErrorStream(true)
+                        .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+                if (proc.waitFor() == 0) return p;
+            } catch (IOException e) {
+                // not installed: try the next
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return null;
+            }
+        }
+        return null;
+    }
+
+    /** One run of tools/reference/bench_torch.py on the same model, batch_size sequences a step; its JSON line. */
+    static String runTorch(String python, TrainConfig train, Config cfg) throws IOException {
+        Path script = Path.of(System.getProperty("sparkgpt.home", "."), "tools", "reference", "bench_torch.py");
+        List<String> cmd = new ArrayList<>(List.of(python, script.toString()));
+        int[] values = {train.nLayer(), train.nHead(), train.nEmbd(), train.blockSize(), train.vocabSize(),
+                train.batchSize(), cfg.steps(), cfg.warmup(), threads()};
+        String[] keys = {"n_layer", "n_head", "n_embd", "block_size", "vocab_size", "batch_size", "steps", "warmup", "threads"};
+        for (int i = 0; i < keys.length; i++) cmd.addAll(List.of("--" + keys[i], String.valueOf(values[i])));
+        Process proc = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String out = new String(proc.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+        try {
+            if (proc.waitFor() != 0) throw new UserError(script + " failed (" + String.join(" ", cmd) + "):\n" + out);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new UserError("interrupted while running " + script);
+        }
+        return out.substring(out.lastIndexOf('\n') + 1);
+    }
+
+    static int threads() {
+        return Runtime.getRuntime().availableProcessors();
+    }
+
+    static double jsonNumber(String json, String key) {
+        Matcher m = Pattern.compile("\"" + key + "\": *([-0-9.eE+]+)").matcher(json);
+        if (!m.find()) throw new UserError("no \"" + key + "\" in bench_torch.py's output: " + json);
+        return Double.parseDouble(m.group(1));
+    }
+
+    static String jsonString(String json, String key) {
+        Matcher m = Pattern.compile("\"" + key + "\": *\"([^\"]*)\"").matcher(json);
+        return m.find() ? m.group(1) : "pytorch";
+    }
+
+    static <T> double median(List<T> xs, ToDoubleFunction<T> f) {
+        return median(xs.stream().mapToDouble(f).toArray());
+    }
+
+    static double median(double[] xs) {
+        double[] s = xs.clone();
+        Arrays.sort(s);
+        int n = s.length;
+        return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+    }
+
+    /** out_dir/bench.json: one JSON line, through the Hadoop FS like the rest of out_dir. */
+    static void writeJson(Configuration conf, String outDir, String json) throws IOException {
+        org.apache.hadoop.fs.Path path = new org.apache.hadoop.fs.Path(outDir, "bench.json");
+        FileSystem fs = path.getFileSystem(conf);
+        try (OutputStream out = fs.create(path, true)) {
+            out.write((json + "\n").getBytes(StandardCharsets.UTF_8));
+        }
+        System.out.println("wrote " + path);
+    }
+
+    private static void deleteTree(Path dir) throws IOException {
+        try (var paths = Files.walk(dir)) {
+            for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
+        }
+    }
+}
