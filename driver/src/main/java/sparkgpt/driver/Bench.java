@@ -26,7 +26,7 @@ import org.apache.spark.api.java.JavaSparkContext;
  * Runs {@link Trainer#train} for warmup + steps steps and reports the medians of the timed steps.
  * The time split (ms, each the median over steps):
  * <ul>
- *   <li>forward, backward: the slowest partition's, summed over its micro-batches;</li>
+ *   <li>forward, backward: each the max over partitions (possibly of different ones), summed over micro-batches;</li>
  *   <li>aggregation: adding partial gradients (the tree's slowest path, see {@link GradientSum}) and the driver's final sum;</li>
  *   <li>broadcast: the driver's broadcast call and the slowest partition's fetch of the weights;</li>
  *   <li>update: gradient clipping and AdamW on the driver;</li>
@@ -44,8 +44,8 @@ public final class Bench {
             Map.entry("batch_size", "16"), Map.entry("micro_batch_size", "4"),
             Map.entry("warmup_steps", "0"), Map.entry("eval_interval", "0"), Map.entry("ckpt_interval", "0"));
 
-    static final String CPU_PEAK_SOURCE = "CPU fp32 FMA peak, 2 cores x 2 FMA units x 16 lanes x 2 flops x 2.6 GHz"
-            + " (TrainConfig's default; give --peak_flops and --peak_source for another machine or a GPU's datasheet)";
+    /** What the default peak_flops is; another machine or a GPU's datasheet: --peak_flops and --peak_source. */
+    static final String CPU_PEAK_SOURCE = "CPU fp32 FMA peak: 2 cores x 2 FMA x 16 lanes x 2 flops x 2.6 GHz, the default peak_flops";
 
     /** bench's own keys, and the train keys it runs with. */
     public record Config(int steps, int warmup, boolean vsTorch, int rounds, String python, String peakSource,
@@ -69,8 +69,9 @@ public final class Bench {
         }
     }
 
-    /** The medians of one sparkgpt run, and the PyTorch median step when one ran. */
-    public record Report(double tokensPerS, double gflops, double mfu, Map<String, Double> ms, String json) {}
+    /** The medians of one sparkgpt run (the JSON also holds PyTorch's median step when one ran) and its timed steps. */
+    public record Report(double tokensPerS, double gflops, double mfu, Map<String, Double> ms, String json,
+                         List<Trainer.StepTiming> timed) {}
 
     /** Runs the benchmark; s is the Settings cfg came from (synthetic data is written, then data points at it). */
     public static Report run(JavaSparkContext sc, Config cfg, Settings s) throws IOException {
@@ -116,7 +117,7 @@ public final class Bench {
                         torchImpl, train.batchSize(), threads(), torchMedian, report.ms().get("step"), ratio);
                 json = json.substring(0, json.length() - 1) + String.format(Locale.ROOT,
                         ", \"torch_ms\": %.1f, \"torch_impl\": \"%s\", \"vs_torch\": %.3f}", torchMedian, torchImpl, ratio);
-                report = new Report(report.tokensPerS(), report.gflops(), report.mfu(), report.ms(), json);
+                report = new Report(report.tokensPerS(), report.gflops(), report.mfu(), report.ms(), json, report.timed());
             }
             System.out.println(json);
             writeJson(sc.hadoopConfiguration(), train.outDir(), json);
@@ -153,7 +154,7 @@ public final class Bench {
                         + " \"peak_source\": \"%s\", \"steps\": %d, \"batch_tokens\": %d, \"ms\": {%s}}",
                 tokensPerS, flops / 1e9, mfu, train.peakFlops(), cfg.peakSource().replace("\"", "'"), cfg.steps(),
                 (long) train.batchSize() * T, msJson);
-        return new Report(tokensPerS, flops / 1e9, mfu, ms, json);
+        return new Report(tokensPerS, flops / 1e9, mfu, ms, json, List.copyOf(timed));
     }
 
     static String table(Report r, Config cfg, TrainConfig train) {
@@ -161,8 +162,8 @@ public final class Bench {
                 "bench: median of %d steps after %d warmup; %d sequences x %d tokens a step, micro-batches of %d%n",
                 cfg.steps(), cfg.warmup(), train.batchSize(), train.blockSize(), train.microBatchSize()));
         Map<String, String> notes = Map.of(
-                "forward", "slowest partition, all micro-batches",
-                "backward", "slowest partition, all micro-batches",
+                "forward", "max over partitions, all micro-batches",
+                "backward", "max over partitions, all micro-batches",
                 "aggregation", "adding partial gradients (tree + driver)",
                 "broadcast", "driver broadcast + slowest fetch",
                 "update", "clip + AdamW on the driver",
