@@ -27,10 +27,12 @@ import org.apache.spark.api.java.JavaSparkContext;
  * The time split (ms, each the median over steps):
  * <ul>
  *   <li>forward, backward: each the max over partitions (possibly of different ones), summed over micro-batches;</li>
- *   <li>aggregation: adding partial gradients (the tree's slowest path, see {@link GradientSum}) and the driver's final sum;</li>
+ *   <li>aggregation: the job's time outside the tasks' compute: job launch, serializing and moving the partial
+ *       gradients to the driver, treeAggregate's sums (see {@link GradientSum});</li>
  *   <li>broadcast: the driver's broadcast call and the slowest partition's fetch of the weights;</li>
  *   <li>update: gradient clipping and AdamW on the driver;</li>
- *   <li>scheduling: the rest of the step (job and task launch, result transfer, a task's setup around its compute).</li>
+ *   <li>scheduling: the rest of the step: a task's setup around forward and backward (weights into the
+ *       executor's model, gradients out of it).</li>
  * </ul>
  */
 public final class Bench {
@@ -133,10 +135,10 @@ public final class Bench {
         Map<String, Double> ms = new LinkedHashMap<>();
         ms.put("forward", median(timed, Trainer.StepTiming::forwardMs));
         ms.put("backward", median(timed, Trainer.StepTiming::backwardMs));
-        ms.put("aggregation", median(timed, Trainer.StepTiming::sumMs));
+        ms.put("aggregation", median(timed, Trainer.StepTiming::aggregateMs));
         ms.put("broadcast", median(timed, Trainer.StepTiming::broadcastMs));
         ms.put("update", median(timed, Trainer.StepTiming::updateMs));
-        ms.put("scheduling", median(timed, t -> Math.max(0, t.stepMs() - t.forwardMs() - t.backwardMs() - t.sumMs()
+        ms.put("scheduling", median(timed, t -> Math.max(0, t.stepMs() - t.forwardMs() - t.backwardMs() - t.aggregateMs()
                 - t.broadcastMs() - t.updateMs())));
         ms.put("step", median(timed, Trainer.StepTiming::stepMs));
         ms.put("compute", median(timed, Trainer.StepTiming::computeMs));
@@ -164,10 +166,10 @@ public final class Bench {
         Map<String, String> notes = Map.of(
                 "forward", "max over partitions, all micro-batches",
                 "backward", "max over partitions, all micro-batches",
-                "aggregation", "adding partial gradients (tree + driver)",
+                "aggregation", "job launch, gradients to the driver, tree sums",
                 "broadcast", "driver broadcast + slowest fetch",
                 "update", "clip + AdamW on the driver",
-                "scheduling", "the rest: job/task launch, result transfer, task setup",
+                "scheduling", "the rest: task setup around forward/backward",
                 "step", "wall time of one optimizer step",
                 "compute", "forward + backward + setup, slowest partition");
         r.ms().forEach((k, v) -> s.append(String.format(Locale.ROOT, "  %-12s %9.1f ms   %s%n", k, v, notes.get(k))));
