@@ -143,9 +143,7 @@ public final class Bench {
         ms.put("step", median(timed, Trainer.StepTiming::stepMs));
         ms.put("compute", median(timed, Trainer.StepTiming::computeMs));
         int T = train.blockSize();
-        // nanoGPT's estimate_mfu, as Trainer's step line: 6N (N without the position table) + 12 L C T
-        double flopsPerToken = 6.0 * (result.params().length - (long) T * train.nEmbd())
-                + 12.0 * train.nLayer() * train.nEmbd() * T;
+        double flopsPerToken = result.flopsPerToken(); // the trained model's shape, which a checkpoint may set
         double tokensPerS = (double) train.batchSize() * T / (ms.get("step") / 1e3);
         double flops = flopsPerToken * tokensPerS;
         double mfu = flops / train.peakFlops();

@@ -28,7 +28,8 @@ public final class Trainer {
     private Trainer() {}
 
     /** What a run produced (for tests and callers): per-step train losses and timings, eval losses, final weights. */
-    public record Result(List<Double> losses, List<double[]> valLosses, float[] params, List<StepTiming> timings) {}
+    public record Result(List<Double> losses, List<double[]> valLosses, float[] params, List<StepTiming> timings,
+                         double flopsPerToken) {}
 
     /**
      * Where one step's wall time went, in ms: forward and backward of the slowest partition, its
@@ -55,7 +56,8 @@ public final class Trainer {
                 if (resumed.state().step() >= cfg.maxSteps()) {
                     System.out.printf(Locale.ROOT, "already at step %d of max_steps = %d: nothing to do%n",
                             resumed.state().step(), cfg.maxSteps());
-                    return new Result(List.of(), List.of(), pretrained.params(), List.of());
+                    return new Result(List.of(), List.of(), pretrained.params(), List.of(),
+                            new ParameterLayout(pretrained.config()).flopsPerToken());
                 }
             }
         } else if (!cfg.initFrom().equals("scratch")) {
@@ -130,9 +132,7 @@ public final class Trainer {
             adamw.setStep(resumed.state().adamwStep());
         }
         GradientStep.Plan plan = new GradientStep.Plan(model, m, cfg.device(), B, partitions, cfg.shuffle(), cfg.seed());
-        // nanoGPT's estimate_mfu: 6N per token (N without the position table) + attention's 12 L C T
-        double flopsPerToken = 6.0 * (layout.size() - (long) model.nPositions() * model.nEmbd())
-                + 12.0 * model.nLayer() * model.nEmbd() * T;
+        double flopsPerToken = layout.flopsPerToken(); // nanoGPT's MFU estimate
 
         // ---- token blocks, cached on the executors ----
         JavaRDD<TokenBlock> trainBlocks = blocks(sc, trainSplit, windows, partitions, cfg.shuffle(), T, vocabSize, "train");
@@ -239,7 +239,7 @@ public final class Trainer {
             trainBlocks.unpersist(false);
             if (valBlocks != null) valBlocks.unpersist(false);
         }
-        return new Result(losses, valLosses, params, timings);
+        return new Result(losses, valLosses, params, timings, flopsPerToken);
     }
 
     /** Redraws out_dir/loss.png from metrics.jsonl; a failure to draw is reported, never fatal to the run. */

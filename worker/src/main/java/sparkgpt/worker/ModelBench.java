@@ -47,8 +47,7 @@ public final class ModelBench {
             model.initialize(1337);
             AdamW opt = new AdamW(model.params, new AdamW.Options(0.9f, 0.95f, 1e-8f, 0.1f));
             long params = model.params.size();
-            // nanoGPT estimate_mfu: 6N + 12 L C T flops per token (N without the position table)
-            double flopsPerToken = 6.0 * (params - (long) cfg.nPositions() * C) + 12.0 * L * C * T;
+            double flopsPerToken = model.params.flopsPerToken(); // nanoGPT's MFU estimate
             System.out.printf("config: n_layer=%d n_head=%d n_embd=%d block_size=%d vocab_size=%d batch_size=%d%n",
                     L, NH, C, T, V, B);
             System.out.printf("backend: %s; parameters: %,d; activations: %,d floats%n",

@@ -73,6 +73,15 @@ public final class ParameterLayout {
         return size;
     }
 
+    /**
+     * Training FLOPs per token at the config's block size, nanoGPT's estimate_mfu (PaLM appendix B):
+     * 6N for the weights (N without the position table, which is a lookup) + 12 L C T for attention.
+     */
+    public double flopsPerToken() {
+        GptConfig c = config;
+        return 6.0 * (size - (long) c.nPositions() * c.nEmbd()) + 12.0 * c.nLayer() * c.nEmbd() * c.blockSize();
+    }
+
     public List<Tensor> tensors() {
         return tensors;
     }
