@@ -1,4 +1,4 @@
-// The Spark settings the step loop needs (see shared/PLATFORM.md for the measurements behind them).
+// The Spark settings the step loop needs, each with the measurement or failure behind it.
 package sparkgpt.driver;
 
 import java.io.IOException;
