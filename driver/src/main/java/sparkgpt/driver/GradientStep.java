@@ -5,7 +5,6 @@ import java.io.Serializable;
 import java.util.Iterator;
 import java.util.List;
 import org.apache.spark.api.java.function.Function2;
-import org.apache.spark.broadcast.Broadcast;
 import sparkgpt.worker.Gpt;
 import sparkgpt.worker.GptConfig;
 
@@ -27,11 +26,17 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenBloc
     /** The model's shape and the batch arithmetic, as plain values that travel with the task. */
     public record Plan(int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize, int nPositions,
                        int microBatchSize, String device, int batchSize, int partitions, boolean shuffle,
-                       long seed) implements Serializable {
+                       long seed, int blockFloats, boolean bf16) implements Serializable {
+        public Plan(GptConfig c, int microBatchSize, String device, int batchSize, int partitions, boolean shuffle,
+                    long seed, int blockFloats, boolean bf16) {
+            this(c.nLayer(), c.nHead(), c.nEmbd(), c.blockSize(), c.vocabSize(), c.nPositions(), microBatchSize,
+                    device, batchSize, partitions, shuffle, seed, blockFloats, bf16);
+        }
+
+        /** fp32 gradients in blocks of transfer_block_mb's default, 64 MB. */
         public Plan(GptConfig c, int microBatchSize, String device, int batchSize, int partitions, boolean shuffle,
                     long seed) {
-            this(c.nLayer(), c.nHead(), c.nEmbd(), c.blockSize(), c.vocabSize(), c.nPositions(), microBatchSize,
-                    device, batchSize, partitions, shuffle, seed);
+            this(c, microBatchSize, device, batchSize, partitions, shuffle, seed, WeightBlocks.blockFloats(64), false);
         }
 
         /** GptConfig is not Serializable: the plan carries its numbers and rebuilds it on the executor. */
@@ -45,17 +50,21 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenBloc
     }
 
     /**
-     * One partition's result: summed token losses, and the gradient of (sum of losses) / (B*T).
+     * One partition's result: summed token losses, and the gradient of (sum of losses) / (B*T) in
+     * blocks of plan.blockFloats (null in an eval). It never travels itself: the seqOp (tree) or the
+     * per-block records (sliced) turn it into {@link GradientSum}s in the task.
      * A class, not a record: Kryo 4's unsafe field access cannot read record fields.
      */
     public static final class Partial implements Serializable {
         public final int partition;
         public final double lossSum;
-        public final float[] grads;
+        public final float[][] grads;
+        /** Round the gradient to bfloat16 whenever it is serialized (grad_dtype = bf16). */
+        public boolean bf16;
         /** computeMs covers forwardMs + backwardMs (each summed over micro-batches) and the setup around them. */
         public final long computeMs, fetchMs, forwardMs, backwardMs;
 
-        public Partial(int partition, double lossSum, float[] grads, long computeMs, long fetchMs, long forwardMs,
+        public Partial(int partition, double lossSum, float[][] grads, long computeMs, long fetchMs, long forwardMs,
                        long backwardMs) {
             this.partition = partition;
             this.lossSum = lossSum;
@@ -67,28 +76,39 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenBloc
         }
     }
 
-    private final Broadcast<float[]> weights;
+    private final WeightBlocks weights;
     private final Plan plan;
     private final long firstBatch;
     private final int batches;
     private final boolean backward;
 
     /** A training step s: one batch, forward and backward. */
-    public static GradientStep train(Broadcast<float[]> weights, Plan plan, long step) {
+    public static GradientStep train(WeightBlocks weights, Plan plan, long step) {
         return new GradientStep(weights, plan, step, 1, true);
     }
 
     /** An evaluation: batches 0..batches-1 of the split in order, forward only. */
-    public static GradientStep eval(Broadcast<float[]> weights, Plan plan, int batches) {
+    public static GradientStep eval(WeightBlocks weights, Plan plan, int batches) {
         return new GradientStep(weights, plan, 0, batches, false);
     }
 
-    private GradientStep(Broadcast<float[]> weights, Plan plan, long firstBatch, int batches, boolean backward) {
+    private GradientStep(WeightBlocks weights, Plan plan, long firstBatch, int batches, boolean backward) {
         this.weights = weights;
         this.plan = plan;
         this.firstBatch = firstBatch;
         this.batches = batches;
         this.backward = backward;
+    }
+
+    /** The model's gradient as blocks: one copy in all (the model's buffer is reused by the next task). */
+    static float[][] blocks(float[] g, int blockFloats) {
+        int n = WeightBlocks.count(g.length, blockFloats);
+        float[][] out = new float[n][];
+        for (int k = 0; k < n; k++) {
+            int from = (int) WeightBlocks.offset(k, blockFloats);
+            out[k] = java.util.Arrays.copyOfRange(g, from, from + WeightBlocks.length(k, g.length, blockFloats));
+        }
+        return out;
     }
 
     @Override
@@ -97,13 +117,12 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenBloc
         int p = partition, per = plan.perPartition(), m = plan.microBatchSize(), T = plan.model().blockSize();
         long W = block.windows;
         long t0 = System.nanoTime();
-        float[] w = weights.value();
-        long t1 = System.nanoTime();
-
         WorkerRuntime.Key key = new WorkerRuntime.Key(plan.model(), m, plan.device());
         Gpt model = WorkerRuntime.borrow(key);
         try {
-            model.setParameters(w);
+            weights.copyInto(model.parameters()); // fetches each block broadcast
+            model.paramsChanged();
+            long t1 = System.nanoTime();
             model.zeroGrad();
             int[] inputs = new int[m * T], targets = new int[m * T];
             float dlossPerToken = 1f / ((float) plan.batchSize() * T);
@@ -131,10 +150,12 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenBloc
                 forwardNanos += f1 - f0;
                 backwardNanos += System.nanoTime() - f1;
             }
-            float[] grads = backward ? model.gradients().clone() : null;
+            float[][] grads = backward ? blocks(model.gradients(), plan.blockFloats()) : null;
             long t2 = System.nanoTime();
-            return List.of(new Partial(p, lossSum, grads, (t2 - t1) / 1_000_000, (t1 - t0) / 1_000_000,
-                    forwardNanos / 1_000_000, backwardNanos / 1_000_000)).iterator();
+            Partial out = new Partial(p, lossSum, grads, (t2 - t1) / 1_000_000, (t1 - t0) / 1_000_000,
+                    forwardNanos / 1_000_000, backwardNanos / 1_000_000);
+            out.bf16 = plan.bf16();
+            return List.of(out).iterator();
         } finally {
             WorkerRuntime.giveBack(key, model);
         }

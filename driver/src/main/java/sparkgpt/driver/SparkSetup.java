@@ -18,7 +18,7 @@ public final class SparkSetup {
     static final Class<?>[] KRYO_CLASSES = {
             float[].class, int[].class, char[].class, long[].class, double[].class, byte[].class, Object[].class,
             TokenBlock.class, GradientStep.Partial.class, GradientStep.Partial[].class,
-            GradientSum.class, GradientSum.Segment.class, java.util.ArrayList.class,
+            GradientSum.class, GradientSum.Segment.class, java.util.ArrayList.class, float[][].class,
             scala.Tuple2.class, scala.Tuple2[].class,
     };
 
