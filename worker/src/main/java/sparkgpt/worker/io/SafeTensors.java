@@ -521,7 +521,7 @@ public final class SafeTensors {
          * values[offset, offset + length) as an F32 tensor, written from the array itself: a checkpoint
          * of a flat parameter buffer makes no copy of it (GPT-2 XL's weights and moments are 3 x 6.2 GB).
          */
-        public Writer f32(String name, float[] values, int offset, int length, long... shape) {
+        public Writer f32Slice(String name, float[] values, int offset, int length, long... shape) {
             if (offset < 0 || length < 0 || (long) offset + length > values.length) {
                 throw new IllegalArgumentException("tensor '" + name + "': [" + offset + ", " + ((long) offset + length)
                         + ") is outside an array of " + values.length);
