@@ -4,6 +4,7 @@ package sparkgpt.driver;
 import java.io.Serializable;
 import java.util.Iterator;
 import java.util.List;
+import org.apache.spark.TaskContext;
 import org.apache.spark.api.java.function.Function2;
 import sparkgpt.worker.Gpt;
 import sparkgpt.worker.GptConfig;
@@ -26,17 +27,18 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenBloc
     /** The model's shape and the batch arithmetic, as plain values that travel with the task. */
     public record Plan(int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize, int nPositions,
                        int microBatchSize, String device, int batchSize, int partitions, boolean shuffle,
-                       long seed, int blockFloats, boolean bf16) implements Serializable {
+                       long seed, int blockFloats, boolean bf16, boolean lend) implements Serializable {
+        /** lend: the result may reference the model's own gradient buffer (see {@link GradientStep#call}). */
         public Plan(GptConfig c, int microBatchSize, String device, int batchSize, int partitions, boolean shuffle,
-                    long seed, int blockFloats, boolean bf16) {
+                    long seed, int blockFloats, boolean bf16, boolean lend) {
             this(c.nLayer(), c.nHead(), c.nEmbd(), c.blockSize(), c.vocabSize(), c.nPositions(), microBatchSize,
-                    device, batchSize, partitions, shuffle, seed, blockFloats, bf16);
+                    device, batchSize, partitions, shuffle, seed, blockFloats, bf16, lend);
         }
 
         /** fp32 gradients in blocks of transfer_block_mb's default, 64 MB. */
         public Plan(GptConfig c, int microBatchSize, String device, int batchSize, int partitions, boolean shuffle,
                     long seed) {
-            this(c, microBatchSize, device, batchSize, partitions, shuffle, seed, WeightBlocks.blockFloats(64), false);
+            this(c, microBatchSize, device, batchSize, partitions, shuffle, seed, WeightBlocks.blockFloats(64), false, false);
         }
 
         /** GptConfig is not Serializable: the plan carries its numbers and rebuilds it on the executor. */
@@ -61,6 +63,8 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenBloc
         public final float[][] grads;
         /** Round the gradient to bfloat16 whenever it is serialized (grad_dtype = bf16). */
         public boolean bf16;
+        /** When grads is the model's own buffer: gives the model back once the result has been serialized. */
+        public transient Runnable afterSerialized;
         /** computeMs covers forwardMs + backwardMs (each summed over micro-batches) and the setup around them. */
         public final long computeMs, fetchMs, forwardMs, backwardMs;
 
@@ -111,6 +115,14 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenBloc
         return out;
     }
 
+    /**
+     * Why the model is given back after serialization and not in a task completion listener: Spark
+     * runs completion listeners inside Task.run, before the executor serializes the task's result
+     * ({@code TransferTest.completionListenersRunBeforeTheResultIsSerialized}), so another task of the
+     * same JVM could borrow the model and zero its gradient while the result is still being written.
+     * GradientSum.Segment gives it back once it has written the gradient; a failed task, whose result
+     * is never written, gives it back from its failure listener.
+     */
     @Override
     public Iterator<Partial> call(Integer partition, Iterator<TokenBlock> blocks) {
         TokenBlock block = blocks.next();
@@ -119,6 +131,8 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenBloc
         long t0 = System.nanoTime();
         WorkerRuntime.Key key = new WorkerRuntime.Key(plan.model(), m, plan.device());
         Gpt model = WorkerRuntime.borrow(key);
+        Runnable giveBack = WorkerRuntime.giveBackOnce(key, model);
+        boolean lent = false;
         try {
             weights.copyInto(model.parameters()); // fetches each block broadcast
             model.paramsChanged();
@@ -150,14 +164,24 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenBloc
                 forwardNanos += f1 - f0;
                 backwardNanos += System.nanoTime() - f1;
             }
-            float[][] grads = backward ? blocks(model.gradients(), plan.blockFloats()) : null;
+            // one block under treeAggregate: the result references the model's gradient buffer itself (no
+            // copy), and the model is lent until Spark has serialized the result; else the blocks are copies
+            boolean lend = backward && plan.lend() && WeightBlocks.count(model.gradients().length, plan.blockFloats()) == 1;
+            float[][] grads = !backward ? null : lend ? new float[][] {model.gradients()}
+                    : blocks(model.gradients(), plan.blockFloats());
             long t2 = System.nanoTime();
             Partial out = new Partial(p, lossSum, grads, (t2 - t1) / 1_000_000, (t1 - t0) / 1_000_000,
                     forwardNanos / 1_000_000, backwardNanos / 1_000_000);
             out.bf16 = plan.bf16();
+            if (lend) {
+                out.afterSerialized = giveBack;
+                TaskContext task = TaskContext.get();
+                if (task != null) task.addTaskFailureListener((org.apache.spark.util.TaskFailureListener) (context, error) -> giveBack.run()); // no result to wait for
+                lent = true;
+            }
             return List.of(out).iterator();
         } finally {
-            WorkerRuntime.giveBack(key, model);
+            if (!lent) giveBack.run();
         }
     }
 }

@@ -37,6 +37,8 @@ public final class GradientSum implements Serializable {
         float[][] grads;
         /** Serialized as bfloat16 (16 bits a value) instead of fp32. */
         boolean bf16;
+        /** Run once the gradient has been written (it may be a model's own buffer, lent until then). */
+        transient Runnable afterWrite;
 
         Segment() {} // Kryo
 
@@ -64,6 +66,19 @@ public final class GradientSum implements Serializable {
                     out.writeFloats(g);
                 }
             }
+            released();
+        }
+
+        /** Java serialization (spark.serializer = JavaSerializer) also gives a lent model back. */
+        private void writeObject(java.io.ObjectOutputStream out) throws java.io.IOException {
+            out.defaultWriteObject();
+            released();
+        }
+
+        private void released() {
+            Runnable r = afterWrite;
+            afterWrite = null;
+            if (r != null) r.run();
         }
 
         @Override
@@ -97,7 +112,9 @@ public final class GradientSum implements Serializable {
     /** treeAggregate's seqOp: one partition's partial. */
     public static GradientSum add(GradientSum sum, GradientStep.Partial p) {
         long t0 = System.nanoTime();
-        sum.segments.add(new Segment(p.partition, 1, p.lossSum, p.grads, p.bf16));
+        Segment seg = new Segment(p.partition, 1, p.lossSum, p.grads, p.bf16);
+        seg.afterWrite = p.afterSerialized;
+        sum.segments.add(seg);
         sum.computeMs = Math.max(sum.computeMs, p.computeMs);
         sum.fetchMs = Math.max(sum.fetchMs, p.fetchMs);
         sum.forwardMs = Math.max(sum.forwardMs, p.forwardMs);
@@ -179,6 +196,10 @@ public final class GradientSum implements Serializable {
             if (l.size == r.size && l.lo % (2 * l.size) == 0 && r.lo == l.lo + l.size) {
                 l.lossSum += r.lossSum;
                 if (l.grads != null) addInto(l.grads, r.grads);
+                if (r.afterWrite != null) { // both ran in one task (never with one partition a task): r's array is added
+                    Runnable a = l.afterWrite, b = r.afterWrite;
+                    l.afterWrite = a == null ? b : () -> { a.run(); b.run(); };
+                }
                 l.size *= 2;
                 segments.remove(i + 1);
                 i = Math.max(0, i - 1); // the grown segment may now have a buddy on its left

@@ -45,6 +45,7 @@ public final class SparkSetup {
         setDefault(conf, "spark.locality.wait", "0s");                 // a replacement executor gets tasks at once
         setDefault(conf, "spark.scheduler.minRegisteredResourcesRatio", "1.0");
         setDefault(conf, "spark.broadcast.compress", "false");         // float weights barely compress; LZ4 cost ~2 ms/MB
+        setDefault(conf, "spark.broadcast.checksum", "false");         // an Adler-32 pass over every weight block, each step
         setDefault(conf, "spark.ui.showConsoleProgress", "false");     // the step lines are the progress
         // one task per executor, threaded inside: each executor ships one gradient, not one per core
         if (conf.contains("spark.executor.cores")) setDefault(conf, "spark.task.cpus", conf.get("spark.executor.cores"));

@@ -131,10 +131,10 @@ public final class Trainer {
             adamw.setStep(resumed.state().adamwStep());
         }
         int blockFloats = cfg.blockFloats();
-        GradientStep.Plan plan = new GradientStep.Plan(model, m, cfg.device(), B, partitions, cfg.shuffle(), cfg.seed(),
-                blockFloats, cfg.gradDtype().equals("bf16"));
-        int blocks = WeightBlocks.count(layout.size(), blockFloats);
         String aggregation = cfg.aggregationFor(layout.size());
+        GradientStep.Plan plan = new GradientStep.Plan(model, m, cfg.device(), B, partitions, cfg.shuffle(), cfg.seed(),
+                blockFloats, cfg.gradDtype().equals("bf16"), aggregation.equals("tree"));
+        int blocks = WeightBlocks.count(layout.size(), blockFloats);
         int reducers = Math.min(blocks, 2 * executors(sc));
         double flopsPerToken = layout.flopsPerToken(); // nanoGPT's MFU estimate
 

@@ -84,6 +84,34 @@ class TransferTest {
     }
 
     @Test
+    void aLentGradientBufferGivesTheSameBitsAsACopy() {
+        // one block under tree: each result references its model's own gradient buffer until Spark has
+        // serialized it; 3 partitions on 2 threads, so a third task borrows a model while results are written
+        Trainer.Result lent = Trainer.train(sc, config("--max_steps=4", "--partitions=3", "--aggregation=tree"));
+        Trainer.Result copied = Trainer.train(sc, config("--max_steps=4", "--partitions=3", "--aggregation=sliced"));
+        assertEquals(copied.losses(), lent.losses());
+        assertArrayEquals(copied.params(), lent.params());
+    }
+
+    static final java.util.concurrent.atomic.AtomicReference<String> ORDER = new java.util.concurrent.atomic.AtomicReference<>();
+
+    @Test
+    void completionListenersRunBeforeTheResultIsSerialized() {
+        // why a lent model is given back by the result's serializer, not by a task completion listener
+        ORDER.set(null);
+        sc.parallelize(List.of(1), 1).map(x -> {
+            java.util.concurrent.atomic.AtomicBoolean completed = new java.util.concurrent.atomic.AtomicBoolean();
+            org.apache.spark.TaskContext.get().addTaskCompletionListener(
+                    (org.apache.spark.util.TaskCompletionListener) c -> completed.set(true));
+            GradientStep.Partial p = new GradientStep.Partial(0, 1.0, new float[][] {{1f}}, 0, 0, 0, 0);
+            p.afterSerialized = () -> ORDER.set(completed.get() ? "completion listener, then serialization"
+                    : "serialization, then completion listener");
+            return GradientSum.add(new GradientSum(), p);
+        }).collect();
+        assertEquals("completion listener, then serialization", ORDER.get());
+    }
+
+    @Test
     void bf16GradientsTrainLikeFp32() {
         int steps = 35;
         Trainer.Result fp32 = Trainer.train(sc, config("--max_steps=" + steps, "--partitions=2"));
