@@ -128,10 +128,10 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenBloc
         TokenBlock block = blocks.next();
         int p = partition, per = plan.perPartition(), m = plan.microBatchSize(), T = plan.model().blockSize();
         long W = block.windows;
-        long t0 = System.nanoTime();
         WorkerRuntime.Key key = new WorkerRuntime.Key(plan.model(), m, plan.device());
         Gpt model = WorkerRuntime.borrow(key);
         Runnable giveBack = WorkerRuntime.giveBackOnce(key, model);
+        long t0 = System.nanoTime();
         boolean lent = false;
         try {
             weights.copyInto(model.parameters()); // fetches each block broadcast
@@ -176,7 +176,9 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenBloc
             if (lend) {
                 out.afterSerialized = giveBack;
                 TaskContext task = TaskContext.get();
-                if (task != null) task.addTaskFailureListener((org.apache.spark.util.TaskFailureListener) (context, error) -> giveBack.run()); // no result to wait for
+                if (task != null) { // a failed task has no result to wait for
+                    task.addTaskFailureListener((org.apache.spark.util.TaskFailureListener) (context, error) -> giveBack.run());
+                }
                 lent = true;
             }
             return List.of(out).iterator();

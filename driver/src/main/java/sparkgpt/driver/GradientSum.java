@@ -223,11 +223,13 @@ public final class GradientSum implements Serializable {
         return total;
     }
 
-    /** Summed gradients as one flat vector (the partial's own array when there is one block). */
-    public float[] flatGradients(int size, int blockFloats) {
+    /**
+     * Summed gradients as one flat vector: the sum's own array when there is one block, else the
+     * blocks copied into flat (one buffer the driver keeps for the whole run).
+     */
+    public float[] flatGradients(float[] flat, int blockFloats) {
         float[][] blocks = gradients();
         if (blocks.length == 1) return blocks[0];
-        float[] flat = new float[size];
         for (int k = 0; k < blocks.length; k++) {
             System.arraycopy(blocks[k], 0, flat, (int) WeightBlocks.offset(k, blockFloats), blocks[k].length);
         }

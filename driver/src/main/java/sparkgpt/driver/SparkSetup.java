@@ -37,7 +37,7 @@ public final class SparkSetup {
         setDefault(conf, "spark.serializer", "org.apache.spark.serializer.KryoSerializer");
         setDefault(conf, "spark.kryo.registrationRequired", "true");
         setDefault(conf, "spark.kryo.unsafe", "true");                 // ~3x faster float[]
-        setDefault(conf, "spark.kryoserializer.buffer.max", "2047m");  // a gradient result is 4 x params bytes
+        setDefault(conf, "spark.kryoserializer.buffer.max", "2047m");  // results stream; one block (transfer_block_mb) at most in one piece
         setDefault(conf, "spark.kryoserializer.buffer", "16m");        // fewer regrowth copies for large results
         setDefault(conf, "spark.task.maxDirectResultSize", "2000m");   // gradients straight back, not via the block manager
         setDefault(conf, "spark.rpc.message.maxSize", "1024");

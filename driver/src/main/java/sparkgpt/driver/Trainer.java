@@ -135,7 +135,9 @@ public final class Trainer {
         GradientStep.Plan plan = new GradientStep.Plan(model, m, cfg.device(), B, partitions, cfg.shuffle(), cfg.seed(),
                 blockFloats, cfg.gradDtype().equals("bf16"), aggregation.equals("tree"));
         int blocks = WeightBlocks.count(layout.size(), blockFloats);
-        int reducers = Math.min(blocks, 2 * executors(sc));
+        float[] flatGrads = blocks > 1 ? new float[layout.size()] : null; // the summed blocks, reused every step
+        // sliced: two reducers per executor, and enough that none collects more than 8 blocks (512 MB by default)
+        int reducers = Math.min(blocks, Math.max(2 * executors(sc), (blocks + 7) / 8));
         double flopsPerToken = layout.flopsPerToken(); // nanoGPT's MFU estimate
 
         // ---- token blocks, cached on the executors ----
@@ -199,17 +201,18 @@ public final class Trainer {
                 if (aggregation.equals("tree")) {
                     sum = partials.treeAggregate(new GradientSum(), GradientSum::add, GradientSum::merge);
                     weights.destroy(); // its job is done; the update below may now write params
-                    grads = sum.flatGradients(layout.size(), blockFloats);
+                    grads = sum.flatGradients(flatGrads, blockFloats);
                 } else {
                     // block k of every partition to reducer k mod R, summed there by the same buddy rule
                     List<scala.Tuple2<Integer, GradientSum>> summed = partials.flatMapToPair(GradientSum::ofBlocks)
                             .reduceByKey(new GradientSum.BlockPartitioner(reducers), GradientSum::merge).collect();
                     weights.destroy();
                     sum = null;
-                    grads = new float[layout.size()];
+                    grads = flatGrads;
                     for (scala.Tuple2<Integer, GradientSum> b : summed) {
                         float[] g = b._2().gradients()[0];
-                        System.arraycopy(g, 0, grads, (int) WeightBlocks.offset(b._1(), blockFloats), g.length);
+                        if (blocks == 1) grads = g;
+                        else System.arraycopy(g, 0, grads, (int) WeightBlocks.offset(b._1(), blockFloats), g.length);
                         if (b._1() == 0) sum = b._2();
                     }
                 }
