@@ -101,11 +101,11 @@ public final class Checkpoint {
                     .metadata("step", String.valueOf(adamw.step()));
             for (ParameterLayout.Tensor t : layout.tensors()) {
                 long[] shape = Arrays.stream(t.shape()).asLongStream().toArray();
-                opt.f32("exp_avg." + t.name(), Arrays.copyOfRange(adamw.m, t.offset(), t.offset() + t.size()), shape);
+                opt.f32Slice("exp_avg." + t.name(), adamw.m, t.offset(), t.size(), shape); // no copy of the moments
             }
             for (ParameterLayout.Tensor t : layout.tensors()) {
                 long[] shape = Arrays.stream(t.shape()).asLongStream().toArray();
-                opt.f32("exp_avg_sq." + t.name(), Arrays.copyOfRange(adamw.v, t.offset(), t.offset() + t.size()), shape);
+                opt.f32Slice("exp_avg_sq." + t.name(), adamw.v, t.offset(), t.size(), shape);
             }
             try (OutputStream o = new BufferedOutputStream(fs.create(new Path(tmp, OPTIMIZER), true), 1 << 20)) {
                 opt.writeTo(o);

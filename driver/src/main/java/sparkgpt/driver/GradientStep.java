@@ -4,8 +4,8 @@ package sparkgpt.driver;
 import java.io.Serializable;
 import java.util.Iterator;
 import java.util.List;
+import org.apache.spark.TaskContext;
 import org.apache.spark.api.java.function.Function2;
-import org.apache.spark.broadcast.Broadcast;
 import sparkgpt.worker.Gpt;
 import sparkgpt.worker.GptConfig;
 
@@ -27,11 +27,18 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenBloc
     /** The model's shape and the batch arithmetic, as plain values that travel with the task. */
     public record Plan(int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize, int nPositions,
                        int microBatchSize, String device, int batchSize, int partitions, boolean shuffle,
-                       long seed) implements Serializable {
+                       long seed, int blockFloats, boolean bf16, boolean lend) implements Serializable {
+        /** lend: the result may reference the model's own gradient buffer (see {@link GradientStep#call}). */
+        public Plan(GptConfig c, int microBatchSize, String device, int batchSize, int partitions, boolean shuffle,
+                    long seed, int blockFloats, boolean bf16, boolean lend) {
+            this(c.nLayer(), c.nHead(), c.nEmbd(), c.blockSize(), c.vocabSize(), c.nPositions(), microBatchSize,
+                    device, batchSize, partitions, shuffle, seed, blockFloats, bf16, lend);
+        }
+
+        /** fp32 gradients in blocks of transfer_block_mb's default, 64 MB. */
         public Plan(GptConfig c, int microBatchSize, String device, int batchSize, int partitions, boolean shuffle,
                     long seed) {
-            this(c.nLayer(), c.nHead(), c.nEmbd(), c.blockSize(), c.vocabSize(), c.nPositions(), microBatchSize,
-                    device, batchSize, partitions, shuffle, seed);
+            this(c, microBatchSize, device, batchSize, partitions, shuffle, seed, WeightBlocks.blockFloats(64), false, false);
         }
 
         /** GptConfig is not Serializable: the plan carries its numbers and rebuilds it on the executor. */
@@ -45,17 +52,23 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenBloc
     }
 
     /**
-     * One partition's result: summed token losses, and the gradient of (sum of losses) / (B*T).
+     * One partition's result: summed token losses, and the gradient of (sum of losses) / (B*T) in
+     * blocks of plan.blockFloats (null in an eval). It never travels itself: the seqOp (tree) or the
+     * per-block records (sliced) turn it into {@link GradientSum}s in the task.
      * A class, not a record: Kryo 4's unsafe field access cannot read record fields.
      */
     public static final class Partial implements Serializable {
         public final int partition;
         public final double lossSum;
-        public final float[] grads;
+        public final float[][] grads;
+        /** Round the gradient to bfloat16 whenever it is serialized (grad_dtype = bf16). */
+        public boolean bf16;
+        /** When grads is the model's own buffer: gives the model back once the result has been serialized. */
+        public transient Runnable afterSerialized;
         /** computeMs covers forwardMs + backwardMs (each summed over micro-batches) and the setup around them. */
         public final long computeMs, fetchMs, forwardMs, backwardMs;
 
-        public Partial(int partition, double lossSum, float[] grads, long computeMs, long fetchMs, long forwardMs,
+        public Partial(int partition, double lossSum, float[][] grads, long computeMs, long fetchMs, long forwardMs,
                        long backwardMs) {
             this.partition = partition;
             this.lossSum = lossSum;
@@ -67,23 +80,23 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenBloc
         }
     }
 
-    private final Broadcast<float[]> weights;
+    private final WeightBlocks weights;
     private final Plan plan;
     private final long firstBatch;
     private final int batches;
     private final boolean backward;
 
     /** A training step s: one batch, forward and backward. */
-    public static GradientStep train(Broadcast<float[]> weights, Plan plan, long step) {
+    public static GradientStep train(WeightBlocks weights, Plan plan, long step) {
         return new GradientStep(weights, plan, step, 1, true);
     }
 
     /** An evaluation: batches 0..batches-1 of the split in order, forward only. */
-    public static GradientStep eval(Broadcast<float[]> weights, Plan plan, int batches) {
+    public static GradientStep eval(WeightBlocks weights, Plan plan, int batches) {
         return new GradientStep(weights, plan, 0, batches, false);
     }
 
-    private GradientStep(Broadcast<float[]> weights, Plan plan, long firstBatch, int batches, boolean backward) {
+    private GradientStep(WeightBlocks weights, Plan plan, long firstBatch, int batches, boolean backward) {
         this.weights = weights;
         this.plan = plan;
         this.firstBatch = firstBatch;
@@ -91,19 +104,39 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenBloc
         this.backward = backward;
     }
 
+    /** The model's gradient as blocks: one copy in all (the model's buffer is reused by the next task). */
+    static float[][] blocks(float[] g, int blockFloats) {
+        int n = WeightBlocks.count(g.length, blockFloats);
+        float[][] out = new float[n][];
+        for (int k = 0; k < n; k++) {
+            int from = (int) WeightBlocks.offset(k, blockFloats);
+            out[k] = java.util.Arrays.copyOfRange(g, from, from + WeightBlocks.length(k, g.length, blockFloats));
+        }
+        return out;
+    }
+
+    /**
+     * Why the model is given back after serialization and not in a task completion listener: Spark
+     * runs completion listeners inside Task.run, before the executor serializes the task's result
+     * ({@code TransferTest.completionListenersRunBeforeTheResultIsSerialized}), so another task of the
+     * same JVM could borrow the model and zero its gradient while the result is still being written.
+     * GradientSum.Segment gives it back once it has written the gradient; a failed task, whose result
+     * is never written, gives it back from its failure listener.
+     */
     @Override
     public Iterator<Partial> call(Integer partition, Iterator<TokenBlock> blocks) {
         TokenBlock block = blocks.next();
         int p = partition, per = plan.perPartition(), m = plan.microBatchSize(), T = plan.model().blockSize();
         long W = block.windows;
-        long t0 = System.nanoTime();
-        float[] w = weights.value();
-        long t1 = System.nanoTime();
-
         WorkerRuntime.Key key = new WorkerRuntime.Key(plan.model(), m, plan.device());
         Gpt model = WorkerRuntime.borrow(key);
+        Runnable giveBack = WorkerRuntime.giveBackOnce(key, model);
+        long t0 = System.nanoTime();
+        boolean lent = false;
         try {
-            model.setParameters(w);
+            weights.copyInto(model.parameters()); // fetches each block broadcast
+            model.paramsChanged();
+            long t1 = System.nanoTime();
             model.zeroGrad();
             int[] inputs = new int[m * T], targets = new int[m * T];
             float dlossPerToken = 1f / ((float) plan.batchSize() * T);
@@ -131,12 +164,26 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenBloc
                 forwardNanos += f1 - f0;
                 backwardNanos += System.nanoTime() - f1;
             }
-            float[] grads = backward ? model.gradients().clone() : null;
+            // one block under treeAggregate: the result references the model's gradient buffer itself (no
+            // copy), and the model is lent until Spark has serialized the result; else the blocks are copies
+            boolean lend = backward && plan.lend() && WeightBlocks.count(model.gradients().length, plan.blockFloats()) == 1;
+            float[][] grads = !backward ? null : lend ? new float[][] {model.gradients()}
+                    : blocks(model.gradients(), plan.blockFloats());
             long t2 = System.nanoTime();
-            return List.of(new Partial(p, lossSum, grads, (t2 - t1) / 1_000_000, (t1 - t0) / 1_000_000,
-                    forwardNanos / 1_000_000, backwardNanos / 1_000_000)).iterator();
+            Partial out = new Partial(p, lossSum, grads, (t2 - t1) / 1_000_000, (t1 - t0) / 1_000_000,
+                    forwardNanos / 1_000_000, backwardNanos / 1_000_000);
+            out.bf16 = plan.bf16();
+            if (lend) {
+                out.afterSerialized = giveBack;
+                TaskContext task = TaskContext.get();
+                if (task != null) { // a failed task has no result to wait for
+                    task.addTaskFailureListener((org.apache.spark.util.TaskFailureListener) (context, error) -> giveBack.run());
+                }
+                lent = true;
+            }
+            return List.of(out).iterator();
         } finally {
-            WorkerRuntime.giveBack(key, model);
+            if (!lent) giveBack.run();
         }
     }
 }

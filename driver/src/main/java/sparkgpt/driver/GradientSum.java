@@ -1,10 +1,15 @@
-// The treeAggregate value of a step: partial gradients and losses summed in an order fixed by
-// partition index, never by the order in which Spark happens to combine them.
+// The aggregated value of a step (treeAggregate) or of one gradient block (sliced reduce): partial
+// gradients and losses summed in an order fixed by partition index, never by Spark's combine order.
 package sparkgpt.driver;
 
+import com.esotericsoftware.kryo.Kryo;
+import com.esotericsoftware.kryo.KryoSerializable;
+import com.esotericsoftware.kryo.io.Input;
+import com.esotericsoftware.kryo.io.Output;
 import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.Comparator;
+import scala.Tuple2;
 import sparkgpt.kernels.cpu.Parallel;
 
 /**
@@ -15,22 +20,86 @@ import sparkgpt.kernels.cpu.Parallel;
  * arrival order, all partials end in the same set of segments with the same bits (a binary tree
  * over partition indices), which {@link #gradients()} adds left to right. The empty value is the
  * identity: nothing the size of the model is captured in the treeAggregate closure.
+ * <p>
+ * A segment holds the gradient as blocks (see {@link WeightBlocks}); the rule is the same whether
+ * it holds all of a partition's blocks (aggregation = tree) or only block k (aggregation = sliced,
+ * {@link #ofBlock}): per element the same additions in the same order, so both give the same bits.
+ * With grad_dtype = bf16 every segment is rounded to bfloat16 each time it is serialized (the
+ * partials leaving their task, and again any partial sum that travels: a tree level, a reduce
+ * output on its way to the driver) and summed in fp32 wherever it is received.
  */
 public final class GradientSum implements Serializable {
 
-    /** Partitions [lo, lo + size): their summed losses and gradients (null in an eval). */
-    static final class Segment implements Serializable {
+    /** Partitions [lo, lo + size): their summed losses and gradient blocks (null in an eval). */
+    static final class Segment implements Serializable, KryoSerializable {
         int lo, size;
         double lossSum;
-        float[] grads;
+        float[][] grads;
+        /** Serialized as bfloat16 (16 bits a value) instead of fp32. */
+        boolean bf16;
+        /** Run once the gradient has been written (it may be a model's own buffer, lent until then). */
+        transient Runnable afterWrite;
 
         Segment() {} // Kryo
 
-        Segment(int lo, int size, double lossSum, float[] grads) {
+        Segment(int lo, int size, double lossSum, float[][] grads, boolean bf16) {
             this.lo = lo;
             this.size = size;
             this.lossSum = lossSum;
             this.grads = grads;
+            this.bf16 = bf16;
+        }
+
+        @Override
+        public void write(Kryo kryo, Output out) {
+            out.writeInt(lo);
+            out.writeInt(size);
+            out.writeDouble(lossSum);
+            out.writeBoolean(bf16);
+            out.writeInt(grads == null ? -1 : grads.length);
+            if (grads == null) return;
+            for (float[] g : grads) {
+                out.writeInt(g.length);
+                if (bf16) {
+                    for (float x : g) out.writeShort(BFloat16.bits(x));
+                } else {
+                    out.writeFloats(g);
+                }
+            }
+            released();
+        }
+
+        /** Java serialization (spark.serializer = JavaSerializer) also gives a lent model back. */
+        private void writeObject(java.io.ObjectOutputStream out) throws java.io.IOException {
+            out.defaultWriteObject();
+            released();
+        }
+
+        private void released() {
+            Runnable r = afterWrite;
+            afterWrite = null;
+            if (r != null) r.run();
+        }
+
+        @Override
+        public void read(Kryo kryo, Input in) {
+            lo = in.readInt();
+            size = in.readInt();
+            lossSum = in.readDouble();
+            bf16 = in.readBoolean();
+            int n = in.readInt();
+            if (n < 0) return;
+            grads = new float[n][];
+            for (int k = 0; k < n; k++) {
+                int len = in.readInt();
+                if (bf16) {
+                    float[] g = new float[len];
+                    for (int i = 0; i < len; i++) g[i] = BFloat16.toFloat(in.readShort());
+                    grads[k] = g;
+                } else {
+                    grads[k] = in.readFloats(len);
+                }
+            }
         }
     }
 
@@ -43,7 +112,9 @@ public final class GradientSum implements Serializable {
     /** treeAggregate's seqOp: one partition's partial. */
     public static GradientSum add(GradientSum sum, GradientStep.Partial p) {
         long t0 = System.nanoTime();
-        sum.segments.add(new Segment(p.partition, 1, p.lossSum, p.grads));
+        Segment seg = new Segment(p.partition, 1, p.lossSum, p.grads, p.bf16);
+        seg.afterWrite = p.afterSerialized;
+        sum.segments.add(seg);
         sum.computeMs = Math.max(sum.computeMs, p.computeMs);
         sum.fetchMs = Math.max(sum.fetchMs, p.fetchMs);
         sum.forwardMs = Math.max(sum.forwardMs, p.forwardMs);
@@ -66,6 +137,58 @@ public final class GradientSum implements Serializable {
         return a;
     }
 
+    /**
+     * The sliced records of one partial: (k, the sum holding only block k). The losses and timings
+     * travel with block 0; the other blocks carry a loss of 0 and no timings.
+     */
+    public static java.util.Iterator<Tuple2<Integer, GradientSum>> ofBlocks(GradientStep.Partial p) {
+        ArrayList<Tuple2<Integer, GradientSum>> out = new ArrayList<>(p.grads.length);
+        for (int k = 0; k < p.grads.length; k++) out.add(new Tuple2<>(k, ofBlock(p, k)));
+        return out.iterator();
+    }
+
+    /** Block k of a partial as a one-block sum (losses and timings with block 0 only). */
+    static GradientSum ofBlock(GradientStep.Partial p, int k) {
+        GradientSum sum = new GradientSum();
+        sum.segments.add(new Segment(p.partition, 1, k == 0 ? p.lossSum : 0, new float[][] {p.grads[k]}, p.bf16));
+        if (k == 0) {
+            sum.computeMs = p.computeMs;
+            sum.fetchMs = p.fetchMs;
+            sum.forwardMs = p.forwardMs;
+            sum.backwardMs = p.backwardMs;
+        }
+        return sum;
+    }
+
+    /** Sends gradient block k to reduce partition k mod R. */
+    public static final class BlockPartitioner extends org.apache.spark.Partitioner {
+        private final int reducers;
+
+        public BlockPartitioner(int reducers) {
+            this.reducers = reducers;
+        }
+
+        @Override
+        public int numPartitions() {
+            return reducers;
+        }
+
+        @Override
+        public int getPartition(Object key) {
+            return (Integer) key % reducers;
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof BlockPartitioner b && b.reducers == reducers;
+        }
+
+        @Override
+        public int hashCode() {
+            return reducers;
+        }
+    }
+
     private void mergeBuddies() {
         segments.sort(Comparator.comparingInt(s -> s.lo));
         for (int i = 0; i + 1 < segments.size(); ) {
@@ -73,6 +196,10 @@ public final class GradientSum implements Serializable {
             if (l.size == r.size && l.lo % (2 * l.size) == 0 && r.lo == l.lo + l.size) {
                 l.lossSum += r.lossSum;
                 if (l.grads != null) addInto(l.grads, r.grads);
+                if (r.afterWrite != null) { // both ran in one task (never with one partition a task): r's array is added
+                    Runnable a = l.afterWrite, b = r.afterWrite;
+                    l.afterWrite = a == null ? b : () -> { a.run(); b.run(); };
+                }
                 l.size *= 2;
                 segments.remove(i + 1);
                 i = Math.max(0, i - 1); // the grown segment may now have a buddy on its left
@@ -89,11 +216,24 @@ public final class GradientSum implements Serializable {
         return s;
     }
 
-    /** Summed gradients over all partitions (reuses a partial's array). */
-    public float[] gradients() {
-        float[] total = segments.get(0).grads;
+    /** Summed gradient blocks over all partitions (reuses a partial's arrays). */
+    public float[][] gradients() {
+        float[][] total = segments.get(0).grads;
         for (int k = 1; k < segments.size(); k++) addInto(total, segments.get(k).grads);
         return total;
+    }
+
+    /**
+     * Summed gradients as one flat vector: the sum's own array when there is one block, else the
+     * blocks copied into flat (one buffer the driver keeps for the whole run).
+     */
+    public float[] flatGradients(float[] flat, int blockFloats) {
+        float[][] blocks = gradients();
+        if (blocks.length == 1) return blocks[0];
+        for (int k = 0; k < blocks.length; k++) {
+            System.arraycopy(blocks[k], 0, flat, (int) WeightBlocks.offset(k, blockFloats), blocks[k].length);
+        }
+        return flat;
     }
 
     /** Partitions covered so far (a check that every partition reported). */
@@ -101,6 +241,10 @@ public final class GradientSum implements Serializable {
         int n = 0;
         for (Segment seg : segments) n += seg.size;
         return n;
+    }
+
+    private static void addInto(float[][] into, float[][] g) {
+        for (int k = 0; k < into.length; k++) addInto(into[k], g[k]);
     }
 
     private static void addInto(float[] into, float[] g) {

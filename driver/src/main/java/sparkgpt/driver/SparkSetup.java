@@ -18,7 +18,7 @@ public final class SparkSetup {
     static final Class<?>[] KRYO_CLASSES = {
             float[].class, int[].class, char[].class, long[].class, double[].class, byte[].class, Object[].class,
             TokenBlock.class, GradientStep.Partial.class, GradientStep.Partial[].class,
-            GradientSum.class, GradientSum.Segment.class, java.util.ArrayList.class,
+            GradientSum.class, GradientSum.Segment.class, java.util.ArrayList.class, float[][].class,
             scala.Tuple2.class, scala.Tuple2[].class,
     };
 
@@ -37,7 +37,7 @@ public final class SparkSetup {
         setDefault(conf, "spark.serializer", "org.apache.spark.serializer.KryoSerializer");
         setDefault(conf, "spark.kryo.registrationRequired", "true");
         setDefault(conf, "spark.kryo.unsafe", "true");                 // ~3x faster float[]
-        setDefault(conf, "spark.kryoserializer.buffer.max", "2047m");  // a gradient result is 4 x params bytes
+        setDefault(conf, "spark.kryoserializer.buffer.max", "2047m");  // results stream; one block (transfer_block_mb) at most in one piece
         setDefault(conf, "spark.kryoserializer.buffer", "16m");        // fewer regrowth copies for large results
         setDefault(conf, "spark.task.maxDirectResultSize", "2000m");   // gradients straight back, not via the block manager
         setDefault(conf, "spark.rpc.message.maxSize", "1024");
@@ -45,6 +45,7 @@ public final class SparkSetup {
         setDefault(conf, "spark.locality.wait", "0s");                 // a replacement executor gets tasks at once
         setDefault(conf, "spark.scheduler.minRegisteredResourcesRatio", "1.0");
         setDefault(conf, "spark.broadcast.compress", "false");         // float weights barely compress; LZ4 cost ~2 ms/MB
+        setDefault(conf, "spark.broadcast.checksum", "false");         // an Adler-32 pass over every weight block, each step
         setDefault(conf, "spark.ui.showConsoleProgress", "false");     // the step lines are the progress
         // one task per executor, threaded inside: each executor ships one gradient, not one per core
         if (conf.contains("spark.executor.cores")) setDefault(conf, "spark.task.cpus", conf.get("spark.executor.cores"));

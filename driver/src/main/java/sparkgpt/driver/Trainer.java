@@ -11,7 +11,6 @@ import java.util.stream.IntStream;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
-import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.storage.StorageLevel;
 import sparkgpt.worker.AdamW;
 import sparkgpt.worker.Gpt;
@@ -131,7 +130,14 @@ public final class Trainer {
             System.arraycopy(resumed.v(), 0, adamw.v, 0, layout.size());
             adamw.setStep(resumed.state().adamwStep());
         }
-        GradientStep.Plan plan = new GradientStep.Plan(model, m, cfg.device(), B, partitions, cfg.shuffle(), cfg.seed());
+        int blockFloats = cfg.blockFloats();
+        String aggregation = cfg.aggregationFor(layout.size());
+        GradientStep.Plan plan = new GradientStep.Plan(model, m, cfg.device(), B, partitions, cfg.shuffle(), cfg.seed(),
+                blockFloats, cfg.gradDtype().equals("bf16"), aggregation.equals("tree"));
+        int blocks = WeightBlocks.count(layout.size(), blockFloats);
+        float[] flatGrads = blocks > 1 ? new float[layout.size()] : null; // the summed blocks, reused every step
+        // sliced: two reducers per executor, and enough that none collects more than 8 blocks (512 MB by default)
+        int reducers = Math.min(blocks, Math.max(2 * executors(sc), (blocks + 7) / 8));
         double flopsPerToken = layout.flopsPerToken(); // nanoGPT's MFU estimate
 
         // ---- token blocks, cached on the executors ----
@@ -147,6 +153,9 @@ public final class Trainer {
                 model.nEmbd(), T, model.nPositions(), vocabSize);
         System.out.printf(Locale.ROOT, "step: %d sequences (%,d tokens) = %d partitions x %d micro-batches x %d; device %s; shuffle %s%n",
                 B, (long) B * T, partitions, per / m, m, device, cfg.shuffle());
+        System.out.printf(Locale.ROOT, "transfer: %d block(s) of up to %,d floats (%.3g MB), aggregation %s%s, gradients %s%n",
+                blocks, Math.min(blockFloats, layout.size()), Math.min(blockFloats, layout.size()) * 4 / 1048576.0, aggregation, aggregation.equals("sliced") ? " over " + reducers + " reducers"
+                        : "", cfg.gradDtype());
 
         int first = resumed != null ? resumed.state().step() : 0;
         double bestVal = resumed != null ? resumed.state().bestValLoss() : Double.POSITIVE_INFINITY;
@@ -166,6 +175,7 @@ public final class Trainer {
                     if (Double.isFinite(val)) bestVal = Math.min(bestVal, val);
                     valLosses.add(new double[] {step, val});
                     System.out.printf(Locale.ROOT, "eval at step %d: val loss %.4f%n", step, val);
+                    describeInUi(sc, String.format(Locale.ROOT, "eval at step %d: val loss %.4f", step, val));
                     metrics.line(String.format(Locale.ROOT, "{\"step\": %d, \"val_loss\": %s}", step, json(val)));
                     plotLosses(hadoop, cfg.outDir());
                 }
@@ -181,14 +191,32 @@ public final class Trainer {
 
                 // one distributed step: broadcast, per-partition gradients, ordered sum
                 long t0 = System.nanoTime();
-                Broadcast<float[]> weights = sc.broadcast(params);
+                WeightBlocks weights = WeightBlocks.broadcast(sc, params, blockFloats);
                 long t1 = System.nanoTime();
                 sc.setJobDescription("step " + (step + 1));
-                GradientSum sum = trainBlocks.mapPartitionsWithIndex(GradientStep.train(weights, plan, step), false)
-                        .treeAggregate(new GradientSum(), GradientSum::add, GradientSum::merge);
+                JavaRDD<GradientStep.Partial> partials = trainBlocks.mapPartitionsWithIndex(
+                        GradientStep.train(weights, plan, step), false);
+                GradientSum sum;
+                float[] grads;
+                if (aggregation.equals("tree")) {
+                    sum = partials.treeAggregate(new GradientSum(), GradientSum::add, GradientSum::merge);
+                    weights.destroy(); // its job is done; the update below may now write params
+                    grads = sum.flatGradients(flatGrads, blockFloats);
+                } else {
+                    // block k of every partition to reducer k mod R, summed there by the same buddy rule
+                    List<scala.Tuple2<Integer, GradientSum>> summed = partials.flatMapToPair(GradientSum::ofBlocks)
+                            .reduceByKey(new GradientSum.BlockPartitioner(reducers), GradientSum::merge).collect();
+                    weights.destroy();
+                    sum = null;
+                    grads = flatGrads;
+                    for (scala.Tuple2<Integer, GradientSum> b : summed) {
+                        float[] g = b._2().gradients()[0];
+                        if (blocks == 1) grads = g;
+                        else System.arraycopy(g, 0, grads, (int) WeightBlocks.offset(b._1(), blockFloats), g.length);
+                        if (b._1() == 0) sum = b._2();
+                    }
+                }
                 long t2 = System.nanoTime();
-                weights.destroy(); // its job is done; the update below may now write params
-                float[] grads = sum.gradients();
                 double lossSum = sum.lossSum();
                 long compute = sum.computeMs, fetch = sum.fetchMs;
                 long t3 = System.nanoTime();
@@ -221,6 +249,7 @@ public final class Trainer {
                 }
                 if (!finite) line += " (not finite: update skipped)";
                 System.out.println(line);
+                describeInUi(sc, String.format(Locale.ROOT, "step %d: loss %.4f", step + 1, loss));
                 // JSON has no NaN or Infinity: a skipped step records null and "skipped": true
                 metrics.line(String.format(Locale.ROOT,
                         "{\"step\": %d, \"loss\": %s, \"lr\": %.6e, \"grad_norm\": %s, \"ms\": %.1f, \"tokens_per_s\": %.1f, \"mfu\": %.6f,"
@@ -267,7 +296,7 @@ public final class Trainer {
     /** Mean loss over eval_batches batches of the val split, in order, forward only. */
     static double evaluate(JavaSparkContext sc, JavaRDD<TokenBlock> valBlocks, float[] params, GradientStep.Plan plan,
                            int batches, int step) {
-        Broadcast<float[]> weights = sc.broadcast(params);
+        WeightBlocks weights = WeightBlocks.broadcast(sc, params, plan.blockFloats());
         sc.setJobDescription("eval at step " + step);
         GradientSum sum = valBlocks.mapPartitionsWithIndex(GradientStep.eval(weights, plan, batches), false)
                 .treeAggregate(new GradientSum(), GradientSum::add, GradientSum::merge);
@@ -294,6 +323,25 @@ public final class Trainer {
         sc.setJobDescription("load " + name + " tokens");
         rdd.count();
         return rdd;
+    }
+
+    /**
+     * Shows a result in the Spark UI's job list. A job's description is fixed when it is submitted,
+     * before its loss is known, so once the loss is known a job over zero partitions carries it: the
+     * DAGScheduler posts its start and end at once and runs nothing (Spark's submitJob for empty
+     * partitions), so the UI lists "step N: loss X" right after the step's own job "step N".
+     */
+    static void describeInUi(JavaSparkContext sc, String description) {
+        sc.setJobDescription(description);
+        sc.emptyRDD().count();
+        sc.setJobDescription(null);
+    }
+
+    /** Executors (one in local mode): the count of sliced reducers is twice this. */
+    static int executors(JavaSparkContext sc) {
+        if (sc.isLocal()) return 1;
+        int taskCpus = sc.getConf().getInt("spark.task.cpus", 1);
+        return Math.max(1, sc.defaultParallelism() / taskCpus);
     }
 
     /** One partition per executor; in local mode one partition that uses every core. */

@@ -51,6 +51,14 @@ public final class WorkerRuntime {
         }
     }
 
+    /** A Runnable that gives the model back on its first run and does nothing after. */
+    public static Runnable giveBackOnce(Key key, Gpt model) {
+        java.util.concurrent.atomic.AtomicBoolean done = new java.util.concurrent.atomic.AtomicBoolean();
+        return () -> {
+            if (done.compareAndSet(false, true)) giveBack(key, model);
+        };
+    }
+
     /** The one place a backend is chosen: device = auto | opencl | cpu (see Backends), on the task's GPU if any. */
     static Backend openBackend(String device) {
         return openBackend(device, taskOpenClIndex(device));

@@ -11,7 +11,6 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.apache.spark.SparkEnv;
 import org.apache.spark.SparkException;
-import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.serializer.SerializerInstance;
 import scala.reflect.ClassTag$;
 import sparkgpt.worker.GptConfig;
@@ -44,7 +43,7 @@ class BroadcastTest {
 
             // the step's closure, as Spark serializes it, is a few KB, not the model's MB
             float[] weights = r.params();
-            Broadcast<float[]> bc = sc.broadcast(weights);
+            WeightBlocks bc = WeightBlocks.broadcast(sc, weights, WeightBlocks.blockFloats(64));
             SerializerInstance closures = SparkEnv.get().closureSerializer().newInstance();
             GradientStep.Plan plan = new GradientStep.Plan(new GptConfig(2, 2, 128, 16, 256), 2, "auto", 2, 1, false, 0);
             int stepBytes = closures.serialize(GradientStep.train(bc, plan, 0), ClassTag$.MODULE$.Any()).limit();

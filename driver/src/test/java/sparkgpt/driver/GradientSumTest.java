@@ -17,7 +17,7 @@ class GradientSumTest {
         Random r = new Random(seed + p);
         float[] g = new float[257];
         for (int i = 0; i < g.length; i++) g[i] = (float) (r.nextGaussian() * Math.pow(10, r.nextInt(8) - 4));
-        return new GradientStep.Partial(p, r.nextDouble() * 1e3, g, p, 0, 0, 0);
+        return new GradientStep.Partial(p, r.nextDouble() * 1e3, new float[][] {g}, p, 0, 0, 0);
     }
 
     /** Combines the partials as a random tree of seqOp/combOp in a random order. */
@@ -39,12 +39,12 @@ class GradientSumTest {
     void sameBitsWhateverTheCombineOrder() {
         for (int partitions : new int[] {1, 2, 3, 5, 8, 13}) {
             GradientSum first = randomTree(partitions, new Random(1));
-            float[] expected = first.gradients().clone();
+            float[] expected = first.gradients()[0].clone();
             double loss = first.lossSum();
             assertEquals(partitions, first.partitions());
             for (int trial = 2; trial < 12; trial++) {
                 GradientSum s = randomTree(partitions, new Random(trial));
-                assertArrayEquals(expected, s.gradients(), "partitions " + partitions + ", order " + trial);
+                assertArrayEquals(expected, s.gradients()[0], "partitions " + partitions + ", order " + trial);
                 assertEquals(loss, s.lossSum(), 0.0);
             }
         }
@@ -54,7 +54,7 @@ class GradientSumTest {
     void naiveSumsInAnotherOrderDiffer() {
         // the reason for GradientSum: a left-to-right float sum in another order changes bits
         float[][] g = new float[8][];
-        for (int p = 0; p < 8; p++) g[p] = partial(p, 7).grads;
+        for (int p = 0; p < 8; p++) g[p] = partial(p, 7).grads[0];
         float[] forward = new float[257], backward = new float[257];
         for (int p = 0; p < 8; p++) for (int i = 0; i < 257; i++) forward[i] += g[p][i];
         for (int p = 7; p >= 0; p--) for (int i = 0; i < 257; i++) backward[i] += g[p][i];

@@ -21,7 +21,7 @@ class SettingsTest {
         assertEquals(2, c.nLayer());
         assertEquals(32, c.batchSize());
         assertEquals(128, c.nEmbd()); // the default in code
-        assertTrue(s.describe().contains("batch_size       = 32   (command line)"), s.describe());
+        assertTrue(s.describe().contains("batch_size        = 32   (command line)"), s.describe());
     }
 
     @Test

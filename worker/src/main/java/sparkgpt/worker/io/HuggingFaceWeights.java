@@ -47,7 +47,7 @@ public final class HuggingFaceWeights {
         SafeTensors.Writer w = new SafeTensors.Writer().metadata("format", "pt");
         for (ParameterLayout.Tensor t : layout.tensors()) {
             long[] shape = Arrays.stream(t.shape()).asLongStream().toArray();
-            w.f32(t.name(), Arrays.copyOfRange(params, t.offset(), t.offset() + t.size()), shape);
+            w.f32Slice(t.name(), params, t.offset(), t.size(), shape);
         }
         return w;
     }

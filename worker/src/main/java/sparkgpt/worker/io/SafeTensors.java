@@ -485,6 +485,20 @@ public final class SafeTensors {
     }
 
     /** Collects tensors, then writes them in the order added. The arrays are not copied. */
+    /**
+     * Each tensor's first byte in the data section, for tensors of the given byte sizes stored in
+     * order: longs, since a file (GPT-2 XL's weights: 6.2 GB) may pass 2^31 bytes.
+     */
+    public static long[] dataOffsets(long[] byteSizes) {
+        long[] out = new long[byteSizes.length];
+        long at = 0;
+        for (int i = 0; i < byteSizes.length; i++) {
+            out[i] = at;
+            at = Math.addExact(at, byteSizes[i]);
+        }
+        return out;
+    }
+
     public static final class Writer {
         private final LinkedHashMap<String, Object> data = new LinkedHashMap<>();
         private final LinkedHashMap<String, long[]> shapes = new LinkedHashMap<>();
@@ -502,6 +516,20 @@ public final class SafeTensors {
         public Writer i32(String name, int[] values, long... shape) {
             return add(name, values, values.length, shape);
         }
+
+        /**
+         * values[offset, offset + length) as an F32 tensor, written from the array itself: a checkpoint
+         * of a flat parameter buffer makes no copy of it (GPT-2 XL's weights and moments are 3 x 6.2 GB).
+         */
+        public Writer f32Slice(String name, float[] values, int offset, int length, long... shape) {
+            if (offset < 0 || length < 0 || (long) offset + length > values.length) {
+                throw new IllegalArgumentException("tensor '" + name + "': [" + offset + ", " + ((long) offset + length)
+                        + ") is outside an array of " + values.length);
+            }
+            return add(name, new Slice(values, offset, length), length, shape);
+        }
+
+        private record Slice(float[] array, int offset, int length) {}
 
         private Writer add(String name, Object values, int length, long[] shape) {
             if (name.equals(METADATA_KEY) || data.containsKey(name)) {
@@ -529,10 +557,16 @@ public final class SafeTensors {
             if (!metadata.isEmpty()) {
                 header.put(METADATA_KEY, metadata);
             }
-            long offset = 0;
+            long[] sizes = new long[data.size()];
+            int i = 0;
+            for (Object v : data.values()) {
+                sizes[i++] = 4L * (v instanceof float[] f ? f.length : v instanceof Slice sl ? sl.length() : ((int[]) v).length);
+            }
+            long[] offsets = dataOffsets(sizes);
+            i = 0;
             for (Map.Entry<String, Object> e : data.entrySet()) {
-                boolean isFloat = e.getValue() instanceof float[];
-                long bytes = 4L * (isFloat ? ((float[]) e.getValue()).length : ((int[]) e.getValue()).length);
+                boolean isFloat = !(e.getValue() instanceof int[]);
+                long offset = offsets[i], bytes = sizes[i++];
                 LinkedHashMap<String, Object> entry = new LinkedHashMap<>();
                 entry.put("dtype", isFloat ? "F32" : "I32");
                 List<Object> shape = new ArrayList<>();
@@ -542,7 +576,6 @@ public final class SafeTensors {
                 entry.put("shape", shape);
                 entry.put("data_offsets", List.of(offset, offset + bytes));
                 header.put(e.getKey(), entry);
-                offset += bytes;
             }
             StringBuilder json = new StringBuilder(Json.write(header));
             int utf8Length = StandardCharsets.UTF_8.encode(CharBuffer.wrap(json)).remaining();
@@ -558,9 +591,11 @@ public final class SafeTensors {
             out.write(buf.array(), 0, 8);
             out.write(header);
             for (Object values : data.values()) {
-                if (values instanceof float[] f) {
-                    for (int i = 0; i < f.length; ) {
-                        int n = Math.min(CHUNK / 4, f.length - i);
+                if (values instanceof float[] || values instanceof Slice) {
+                    Slice sl = values instanceof Slice x ? x : new Slice((float[]) values, 0, ((float[]) values).length);
+                    float[] f = sl.array();
+                    for (int i = sl.offset(), end = sl.offset() + sl.length(); i < end; ) {
+                        int n = Math.min(CHUNK / 4, end - i);
                         buf.clear();
                         buf.asFloatBuffer().put(f, i, n);
                         out.write(buf.array(), 0, 4 * n);

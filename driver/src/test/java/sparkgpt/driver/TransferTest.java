@@ -1,0 +1,163 @@
+// How weights and gradients travel: in blocks of transfer_block_mb, summed by treeAggregate or by a
+// sliced reduceByKey, fp32 or bf16; and each step's loss in the Spark UI's job list.
+package sparkgpt.driver;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.scheduler.SparkListener;
+import org.apache.spark.scheduler.SparkListenerJobStart;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import sparkgpt.worker.GptConfig;
+import sparkgpt.worker.ParameterLayout;
+
+class TransferTest {
+    static JavaSparkContext sc;
+    @TempDir
+    static Path tmp;
+    static String data;
+    static final List<String> descriptions = Collections.synchronizedList(new ArrayList<>());
+
+    @BeforeAll
+    static void start() throws Exception {
+        sc = SparkSetup.context("local[2]", "TransferTest", Map.of());
+        sc.sc().addSparkListener(new SparkListener() {
+            @Override
+            public void onJobStart(SparkListenerJobStart job) {
+                descriptions.add(String.valueOf(job.properties().getProperty("spark.job.description")));
+            }
+        });
+        data = TestData.bytes(Files.createDirectories(tmp.resolve("data")), 20_000, 2_000);
+    }
+
+    @AfterAll
+    static void stop() {
+        sc.close();
+    }
+
+    static TrainConfig config(String... overrides) {
+        List<String> args = new ArrayList<>(List.of("--data=" + data, "--out_dir=" + tmp.resolve("out"),
+                "--n_layer=2", "--n_head=2", "--n_embd=32", "--block_size=16", "--batch_size=6",
+                "--micro_batch_size=1", "--learning_rate=3e-3", "--min_lr=3e-4", "--warmup_steps=2",
+                "--eval_interval=0", "--eval_batches=2", "--seed=7", "--ckpt_interval=0"));
+        args.addAll(List.of(overrides));
+        Settings s = Settings.parse(args);
+        TrainConfig c = TrainConfig.from(s);
+        s.finish("train");
+        return c;
+    }
+
+    @Test
+    void smallBlocksGiveTheSameBitsAsOneBlock() {
+        // 0.004 MiB = 1048 floats: the ~35k-parameter model travels as ~34 blocks, the last one ragged
+        TrainConfig small = config("--max_steps=3", "--partitions=2", "--transfer_block_mb=0.004");
+        int size = new ParameterLayout(new GptConfig(2, 2, 32, 16, 256)).size();
+        assertTrue(WeightBlocks.count(size, small.blockFloats()) > 20);
+        assertNotEquals(0, size % small.blockFloats(), "a ragged last block");
+        Trainer.Result one = Trainer.train(sc, config("--max_steps=3", "--partitions=2"));
+        Trainer.Result many = Trainer.train(sc, small);
+        assertEquals(one.losses(), many.losses());
+        assertArrayEquals(one.params(), many.params());
+        assertNotEquals(one.losses().get(0), one.losses().get(2)); // it trained
+    }
+
+    @Test
+    void slicedGivesTheSameBitsAsTree() {
+        for (String partitions : new String[] {"2", "3"}) {
+            Trainer.Result tree = Trainer.train(sc, config("--max_steps=3", "--partitions=" + partitions,
+                    "--transfer_block_mb=0.01", "--aggregation=tree"));
+            Trainer.Result sliced = Trainer.train(sc, config("--max_steps=3", "--partitions=" + partitions,
+                    "--transfer_block_mb=0.01", "--aggregation=sliced"));
+            assertEquals(tree.losses(), sliced.losses(), "partitions " + partitions);
+            assertArrayEquals(tree.params(), sliced.params(), "partitions " + partitions);
+        }
+    }
+
+    @Test
+    void aLentGradientBufferGivesTheSameBitsAsACopy() {
+        // one block under tree: each result references its model's own gradient buffer until Spark has
+        // serialized it; 3 partitions on 2 threads, so a third task borrows a model while results are written
+        Trainer.Result lent = Trainer.train(sc, config("--max_steps=4", "--partitions=3", "--aggregation=tree"));
+        Trainer.Result copied = Trainer.train(sc, config("--max_steps=4", "--partitions=3", "--aggregation=sliced"));
+        assertEquals(copied.losses(), lent.losses());
+        assertArrayEquals(copied.params(), lent.params());
+    }
+
+    static final java.util.concurrent.atomic.AtomicReference<String> ORDER = new java.util.concurrent.atomic.AtomicReference<>();
+
+    @Test
+    void completionListenersRunBeforeTheResultIsSerialized() {
+        // why a lent model is given back by the result's serializer, not by a task completion listener
+        ORDER.set(null);
+        sc.parallelize(List.of(1), 1).map(x -> {
+            java.util.concurrent.atomic.AtomicBoolean completed = new java.util.concurrent.atomic.AtomicBoolean();
+            org.apache.spark.TaskContext.get().addTaskCompletionListener(
+                    (org.apache.spark.util.TaskCompletionListener) c -> completed.set(true));
+            GradientStep.Partial p = new GradientStep.Partial(0, 1.0, new float[][] {{1f}}, 0, 0, 0, 0);
+            p.afterSerialized = () -> ORDER.set(completed.get() ? "completion listener, then serialization"
+                    : "serialization, then completion listener");
+            return GradientSum.add(new GradientSum(), p);
+        }).collect();
+        assertEquals("completion listener, then serialization", ORDER.get());
+    }
+
+    @Test
+    void bf16GradientsTrainLikeFp32() {
+        int steps = 35;
+        Trainer.Result fp32 = Trainer.train(sc, config("--max_steps=" + steps, "--partitions=2"));
+        Trainer.Result bf16 = Trainer.train(sc, config("--max_steps=" + steps, "--partitions=2", "--grad_dtype=bf16"));
+        assertNotEquals(fp32.losses(), bf16.losses(), "the bf16 gradient was rounded");
+        double worst = 0;
+        for (int i = 0; i < steps; i++) {
+            double a = fp32.losses().get(i), b = bf16.losses().get(i);
+            worst = Math.max(worst, Math.abs(a - b) / a);
+            assertEquals(a, b, 0.02 * a, "step " + (i + 1));
+        }
+        double last32 = fp32.losses().get(steps - 1), last16 = bf16.losses().get(steps - 1);
+        assertEquals(last32, last16, 0.01 * last32, "final loss");
+        assertTrue(last16 < bf16.losses().get(0) - 1.0, "bf16 loss " + bf16.losses().get(0) + " -> " + last16);
+        System.out.printf(Locale.ROOT, "bf16 vs fp32 over %d steps: largest relative loss difference %.4f, final %.4f vs %.4f%n",
+                steps, worst, last16, last32);
+    }
+
+    @Test
+    void sparkUiListsEachStepsLoss() throws Exception {
+        descriptions.clear();
+        Trainer.Result r = Trainer.train(sc, config("--max_steps=3", "--partitions=2", "--eval_interval=2"));
+        sc.sc().listenerBus().waitUntilEmpty(10_000);
+        for (int i = 0; i < 3; i++) {
+            String expected = String.format(Locale.ROOT, "step %d: loss %.4f", i + 1, r.losses().get(i));
+            assertTrue(descriptions.contains(expected), expected + " not in " + descriptions);
+        }
+        assertEquals(3, descriptions.stream().filter(d -> d.matches("step \\d+: loss .*")).count(), descriptions.toString());
+        for (double[] v : r.valLosses()) {
+            String expected = String.format(Locale.ROOT, "eval at step %d: val loss %.4f", (int) v[0], v[1]);
+            assertTrue(descriptions.contains(expected), expected + " not in " + descriptions);
+        }
+        assertEquals(3, r.valLosses().size()); // steps 0, 2 and 3
+    }
+
+    @Test
+    void badTransferKeysNameTheKey() {
+        UserError e = assertThrows(UserError.class, () -> config("--transfer_block_mb=0"));
+        assertTrue(e.getMessage().startsWith("transfer_block_mb = 0.0 (from command line): expected a size in MiB"),
+                e.getMessage());
+        e = assertThrows(UserError.class, () -> config("--aggregation=ring"));
+        assertEquals("aggregation = ring (from command line): expected one of auto, tree, sliced", e.getMessage());
+        e = assertThrows(UserError.class, () -> config("--grad_dtype=fp16"));
+        assertEquals("grad_dtype = fp16 (from command line): expected one of fp32, bf16", e.getMessage());
+        assertEquals("tree", config().aggregationFor(100_000_000));
+        assertEquals("sliced", config().aggregationFor(300_000_000));
+        assertEquals("tree", config("--aggregation=tree").aggregationFor(300_000_000));
+    }
+}
