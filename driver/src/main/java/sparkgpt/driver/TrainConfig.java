@@ -2,7 +2,9 @@
 package sparkgpt.driver;
 
 import java.io.Serializable;
+import java.util.Locale;
 import java.util.Map;
+import sparkgpt.kernels.cpu.FmaPeak;
 
 public record TrainConfig(
         String data, String outDir, String initFrom,
@@ -45,7 +47,8 @@ public record TrainConfig(
                 s.integer("keep_checkpoints", 3),      // newest step_* directories kept (never the latest); 0 keeps all
                 s.choice("device", "auto", "auto", "opencl", "cpu"), // kernels: auto picks OpenCL when a device exists
                 s.string("master", "local[*]"),        // embedded Spark on all local cores, or spark://host:7077 ...
-                s.real("peak_flops", 332.8e9),         // MFU's denominator: 2 cores x 2 FMA x 16 lanes x 2 x 2.6 GHz (fp32)
+                s.real("peak_flops", 0),               // MFU's denominator in FLOP/s; 0: this CPU's fp32 FMA peak, measured at start
+                                                       // (~0.3 s); a GPU: its datasheet figure (H200 fp32: 67e12)
                 s.bool("timing", false),               // add compute / broadcast / aggregate / update times to each step line
                 s.resolved());                         // what trainer_state.json records
         positive(s, "batch_size", c.batchSize);
@@ -67,8 +70,32 @@ public record TrainConfig(
         if (!(c.beta2 >= 0 && c.beta2 < 1)) throw s.bad("beta2", c.beta2, "a number in [0, 1)");
         if (!(c.weightDecay >= 0)) throw s.bad("weight_decay", c.weightDecay, "a number >= 0");
         if (!(c.gradClip >= 0)) throw s.bad("grad_clip", c.gradClip, "0 (off) or a positive norm");
-        if (!(c.peakFlops > 0)) throw s.bad("peak_flops", c.peakFlops, "a positive FLOP/s figure");
+        if (!(c.peakFlops >= 0 && Double.isFinite(c.peakFlops))) {
+            throw s.bad("peak_flops", c.peakFlops, "0 (measure this CPU's fp32 FMA peak) or a positive FLOP/s figure, e.g. 332.8e9");
+        }
+        if (c.peakFlops > 0 && c.peakFlops < 1e6) { // no processor peaks under a MFLOP/s: a figure in GFLOP/s or TFLOP/s
+            throw s.bad("peak_flops", c.peakFlops, "FLOP/s, not GFLOP/s or TFLOP/s (e.g. " + c.peakFlops + "e9 for "
+                    + c.peakFlops + " GFLOP/s), or 0 to measure this CPU's fp32 FMA peak");
+        }
+        if (c.peakFlops == 0 && c.device.equals("opencl")) {
+            throw s.bad("peak_flops", "0 (measure)", "the OpenCL device's peak from its datasheet, e.g. --peak_flops=67e12"
+                    + " for an H200's fp32: only a CPU's FMA peak is measured");
+        }
         return c;
+    }
+
+    /** MFU's denominator in FLOP/s and how reports name it. */
+    public record Peak(double flops, String source) {}
+
+    /**
+     * peak_flops as given, or (0) the fp32 FMA peak of this JVM's CPU, measured once ({@link FmaPeak}). With a
+     * cluster that is the driver's CPU: the executors' hardware needs peak_flops given.
+     */
+    public Peak peak() {
+        if (peakFlops > 0) return new Peak(peakFlops, String.format(Locale.ROOT, "peak_flops = %.4g (given)", peakFlops));
+        FmaPeak.Result measured = FmaPeak.get();
+        return new Peak(measured.flops(), measured.describe() + (master.startsWith("local")
+                ? "" : " of the driver's CPU; the executors' may differ: give --peak_flops"));
     }
 
     private static void positive(Settings s, String key, int v) {

@@ -133,6 +133,7 @@ public final class Trainer {
         }
         GradientStep.Plan plan = new GradientStep.Plan(model, m, cfg.device(), B, partitions, cfg.shuffle(), cfg.seed());
         double flopsPerToken = layout.flopsPerToken(); // nanoGPT's MFU estimate
+        TrainConfig.Peak peak = cfg.peak(); // MFU's denominator: peak_flops, or this CPU's measured FMA peak
 
         // ---- token blocks, cached on the executors ----
         JavaRDD<TokenBlock> trainBlocks = blocks(sc, trainSplit, windows, partitions, cfg.shuffle(), T, vocabSize, "train");
@@ -147,6 +148,7 @@ public final class Trainer {
                 model.nEmbd(), T, model.nPositions(), vocabSize);
         System.out.printf(Locale.ROOT, "step: %d sequences (%,d tokens) = %d partitions x %d micro-batches x %d; device %s; shuffle %s%n",
                 B, (long) B * T, partitions, per / m, m, device, cfg.shuffle());
+        System.out.println("mfu: against " + peak.source());
 
         int first = resumed != null ? resumed.state().step() : 0;
         double bestVal = resumed != null ? resumed.state().bestValLoss() : Double.POSITIVE_INFINITY;
@@ -205,7 +207,7 @@ public final class Trainer {
                 losses.add(loss);
                 double ms = (t4 - t0) / 1e6;
                 double tokensPerS = (double) B * T / (ms / 1e3);
-                double mfu = flopsPerToken * tokensPerS / cfg.peakFlops();
+                double mfu = flopsPerToken * tokensPerS / peak.flops();
                 long broadcastMs = (t1 - t0) / 1_000_000 + fetch;
                 long aggregateMs = Math.max(0, (t2 - t1) / 1_000_000 - compute - fetch) + (t3 - t2) / 1_000_000;
                 long updateMs = (t4 - t3) / 1_000_000;
