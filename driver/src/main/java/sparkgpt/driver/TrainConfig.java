@@ -48,7 +48,7 @@ public record TrainConfig(
                 s.choice("device", "auto", "auto", "opencl", "cpu"), // kernels: auto picks OpenCL when a device exists
                 s.string("master", "local[*]"),        // embedded Spark on all local cores, or spark://host:7077 ...
                 s.real("peak_flops", 0),               // MFU's denominator in FLOP/s; 0: this CPU's fp32 FMA peak, measured at start
-                                                       // (~0.3 s); a GPU: its datasheet figure (H200 fp32: 67e12)
+                                                       // (0.3-1 s); a GPU: its datasheet figure (H200 fp32: 67e12)
                 s.bool("timing", false),               // add compute / broadcast / aggregate / update times to each step line
                 s.resolved());                         // what trainer_state.json records
         positive(s, "batch_size", c.batchSize);
