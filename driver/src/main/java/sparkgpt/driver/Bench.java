@@ -281,6 +281,10 @@ public final class Bench {
     /**
      * One run of bench_torch.py on the same model and batch_size sequences a step; its last line (JSON). Threads:
      * as many as sparkgpt's pool, also for OpenMP and OpenBLAS, which would otherwise pick their own counts.
+     * OMP_WAIT_POLICY=PASSIVE: libgomp's threads otherwise spin for up to milliseconds after each of a step's
+     * thousands of parallel operations, and on cores shared with other programs the spinning thread keeps its
+     * partner off the core (at a load average of 8-10 here: a median 10.0 s against 3.8 s a step of 1024 tokens);
+     * sparkgpt's pool spins ~20-100 us, then parks. Any of these set in bench's environment is kept.
      */
     static String runTorch(String python, Path script, TrainConfig train, Config cfg) throws IOException {
         List<String> cmd = new ArrayList<>(List.of(python, script.toString()));
@@ -292,6 +296,7 @@ public final class Bench {
         for (String k : List.of("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")) {
             pb.environment().putIfAbsent(k, String.valueOf(threads()));
         }
+        pb.environment().putIfAbsent("OMP_WAIT_POLICY", "PASSIVE");
         Process proc = pb.start();
         String out = new String(proc.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
         try {

@@ -110,7 +110,7 @@ class BenchTest {
         Path python = dir.resolve("python3");
         Path calls = dir.resolve("calls");
         Files.writeString(python, "#!/bin/sh\n[ \"$1\" = -c ] && exit 0\n"
-                + "echo \"$* OMP=$OMP_NUM_THREADS\" >> " + calls + "\n"
+                + "echo \"$* OMP=$OMP_NUM_THREADS $OMP_WAIT_POLICY\" >> " + calls + "\n"
                 + "echo 'torch says hello'\n"
                 + "echo '{\"impl\": \"stand-in\", \"median_ms\": 1000.0, \"tokens_per_s\": 128}'\n");
         assertTrue(python.toFile().setExecutable(true));
@@ -130,7 +130,7 @@ class BenchTest {
         for (String l : lines) {
             assertTrue(l.contains("tools/reference/bench_torch.py --n_layer 2 --n_head 2 --n_embd 32 --block_size 16"
                     + " --vocab_size 64 --batch_size 8 --steps 1 --warmup 0 --threads " + Bench.threads()), l);
-            assertTrue(l.endsWith("OMP=" + Bench.threads()), l);
+            assertTrue(l.endsWith("OMP=" + Bench.threads() + " " + System.getenv().getOrDefault("OMP_WAIT_POLICY", "PASSIVE")), l);
         }
         assertTrue(printed.contains("round 1/2: sparkgpt ") && printed.contains("round 2/2: sparkgpt "), printed);
         assertTrue(printed.contains("pytorch  1000.0 ms a step, 128 tokens/s   rounds [1000.0, 1000.0] ms"), printed);
