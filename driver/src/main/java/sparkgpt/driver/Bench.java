@@ -62,13 +62,18 @@ public final class Bench {
             int warmup = s.integer("warmup", 1);           // untimed first steps (JIT, caches, the executor's model)
             boolean vsTorch = s.bool("vs_torch", false);   // also time tools/reference/bench_torch.py, alternating
             int rounds = s.integer("rounds", 3);           // with vs_torch: sparkgpt and PyTorch runs, alternating
-            String python = s.string("python", "");        // "": /usr/bin/python3, then python3 on the PATH
+            String python = s.string("python", "");        // "": /usr/bin/python3, then python3 on the PATH; with
+                                                           // vs_torch, Config holds the one found that imports torch
             String peakSource = s.string("peak_source", "");  // where a given peak_flops comes from, e.g. "H200 datasheet, fp32"
             if (steps <= 0) throw s.bad("steps", steps, "a positive step count");
             if (warmup < 0) throw s.bad("warmup", warmup, "0 or a step count");
             if (rounds <= 0) throw s.bad("rounds", rounds, "a positive count");
             if (!peakSource.isEmpty() && !s.has("peak_flops")) {
                 throw s.bad("peak_source", peakSource, "a note on a given --peak_flops (the measured peak names itself)");
+            }
+            if (vsTorch) { // a comparison that cannot run stops here, before Spark starts and sparkgpt trains
+                python = findTorch(python);
+                torchScript();
             }
             s.put("max_steps", String.valueOf(warmup + steps), "bench: warmup + steps");
             return new Config(steps, warmup, vsTorch, rounds, python, peakSource, TrainConfig.from(s));
@@ -89,8 +94,7 @@ public final class Bench {
             train = TrainConfig.from(s.put("data", synthetic.toString(), "bench: synthetic tokens"));
         }
         try {
-            // before any training: a comparison that cannot run stops here, not after the sparkgpt rounds
-            String python = cfg.vsTorch() ? findTorch(cfg.python()) : null;
+            String python = cfg.vsTorch() ? cfg.python() : null; // Config.from found it
             Path script = cfg.vsTorch() ? torchScript() : null;
             int rounds = python != null ? cfg.rounds() : 1;
             List<Report> ours = new ArrayList<>();

@@ -9,14 +9,15 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * Every thread of {@link Parallel} runs {@link #CHAINS} independent chains {@code acc = acc * b + c} of
- * FMAs on {@code SPECIES_PREFERRED} vectors, with no loads or stores in the loop, all threads at once, timed
- * in short windows; a thread's rate is its best window and the peak the sum of the threads' rates. A core with 2 FMA units of
- * 4-cycle latency needs 8 chains in flight to issue an FMA on both units every cycle; 12 leaves slack for
- * the loop's own instructions. One FMA is 2 flops per lane, so
- * a window does lanes x 2 x CHAINS x iterations flops, and the peak is expected near
- * cores x 2 FMA units x lanes x 2 x GHz (2 x 2 x 16 x 2 x 2.6 GHz = 332.8 GFLOP/s on a 2-core AVX-512 CPU).
- * With b in (0, 1) each chain converges to c / (1 - b): no overflow, no denormals, no slow path.
+ * Every thread of {@link Parallel} runs {@link #CHAINS} independent chains {@code acc = acc * b + c} of FMAs on
+ * {@code SPECIES_PREFERRED} vectors, with no loads or stores in the loop, all threads at once, timed in short
+ * windows; a thread's rate is its best window, the peak the sum of the threads' rates. A core with 2 FMA units
+ * of 4-cycle latency needs 8 chains in flight to issue an FMA on both units every cycle; 12 leave slack for the
+ * loop's own instructions. One FMA is 2 flops per lane, so a window does lanes x 2 x CHAINS x iterations flops,
+ * and the peak is expected near cores x 2 FMA units x lanes x 2 x GHz (2 x 2 x 16 x 2 x 2.6 GHz = 332.8 GFLOP/s
+ * on a 2-core AVX-512 CPU). With b in (0, 1) each chain converges to c / (1 - b): no overflow, no denormals.
+ * The sum assumes one thread per core; where the pool's threads are SMT siblings and the other programs leave
+ * one sibling alone for a window, that thread's best window holds the whole core and the sum can overstate.
  */
 public final class FmaPeak {
     private FmaPeak() {}
