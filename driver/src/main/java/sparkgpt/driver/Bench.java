@@ -283,7 +283,7 @@ public final class Bench {
     }
 
     /**
-     * One run of bench_torch.py on the same model and batch_size sequences a step; its last line (JSON). Threads:
+     * One run of bench_torch.py on the same model and batch_size sequences a step; its JSON line. Threads:
      * as many as sparkgpt's pool, also for OpenMP and OpenBLAS, which would otherwise pick their own counts.
      * OMP_WAIT_POLICY=PASSIVE: libgomp's threads otherwise spin for up to milliseconds after each of a step's
      * thousands of parallel operations, and on cores shared with other programs the spinning thread keeps its
@@ -309,7 +309,12 @@ public final class Bench {
             Thread.currentThread().interrupt();
             throw new UserError("interrupted while running " + script);
         }
-        return out.substring(out.lastIndexOf('\n') + 1);
+        // the JSON line: the last one that is an object (notes on stderr may come before or after it)
+        String[] lines = out.split("\n");
+        for (int i = lines.length - 1; i >= 0; i--) {
+            if (lines[i].startsWith("{")) return lines[i].trim();
+        }
+        throw new UserError(script + " printed no JSON line (" + String.join(" ", cmd) + "):\n" + out);
     }
 
     static int threads() {

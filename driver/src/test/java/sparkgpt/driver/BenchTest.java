@@ -112,7 +112,8 @@ class BenchTest {
         Files.writeString(python, "#!/bin/sh\n[ \"$1\" = -c ] && exit 0\n"
                 + "echo \"$* OMP=$OMP_NUM_THREADS $OMP_WAIT_POLICY\" >> " + calls + "\n"
                 + "echo 'torch says hello'\n"
-                + "echo '{\"impl\": \"stand-in\", \"median_ms\": 1000.0, \"tokens_per_s\": 128}'\n");
+                + "echo '{\"impl\": \"stand-in\", \"median_ms\": 1000.0, \"tokens_per_s\": 128}'\n"
+                + "echo 'a note after the JSON line' >&2\n");
         assertTrue(python.toFile().setExecutable(true));
         String home = System.getProperty("sparkgpt.home");
         System.setProperty("sparkgpt.home", Path.of("..").toAbsolutePath().normalize().toString());
