@@ -1,7 +1,50 @@
 #!/usr/bin/env python3
 """Times a nanoGPT-style training step (forward + backward + AdamW) in PyTorch on the CPU, for
-side-by-side comparison with sparkgpt's ModelBench on the same config. Prints one JSON line."""
-import argparse, json, math, statistics, time
+side-by-side comparison with sparkgpt's bench and ModelBench on the same config. Prints one JSON line.
+
+Debian's torch does its matmuls in the system OpenBLAS (libblas.so.3). OpenBLAS 0.3.21 does not know
+CPUs newer than its release (e.g. Sapphire/Emerald Rapids) and falls back to its Prescott (SSE3)
+kernels, 2-4x slower at sgemm than its AVX-512 (SkylakeX) or AVX2 (Haswell) ones. So, unless
+OPENBLAS_CORETYPE is set, this script asks OpenBLAS what it detected (in a child process: the choice
+is made once, when the library loads) and, on a fallback, picks the kernels the CPU's flags allow."""
+import argparse, json, math, os, statistics, subprocess, sys, time
+
+_CORENAME = ("import ctypes; l = ctypes.CDLL('libopenblas.so.0'); l.openblas_get_corename.restype = ctypes.c_char_p;"
+             " print(l.openblas_get_corename().decode())")
+
+
+def openblas_core():
+    """OpenBLAS's kernel choice under the current environment, or None without libopenblas."""
+    try:
+        r = subprocess.run([sys.executable, "-c", _CORENAME], capture_output=True, text=True, timeout=30)
+        return r.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def fix_openblas_coretype():
+    """Sets OPENBLAS_CORETYPE when OpenBLAS fell back to generic kernels on a CPU with AVX2 or AVX-512."""
+    if "OPENBLAS_CORETYPE" in os.environ:
+        return openblas_core()
+    core = openblas_core()
+    if core is None or core.lower() not in ("prescott", "core2", "penryn", "dunnington", "nehalem", "atom", "katmai"):
+        return core
+    try:
+        flags = set(open("/proc/cpuinfo").read().split())
+    except OSError:
+        return core
+    if {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= flags:
+        os.environ["OPENBLAS_CORETYPE"] = "SkylakeX"
+    elif {"avx2", "fma"} <= flags:
+        os.environ["OPENBLAS_CORETYPE"] = "Haswell"
+    else:
+        return core
+    print("bench_torch: OpenBLAS detected %s on this CPU; using its %s kernels (OPENBLAS_CORETYPE)"
+          % (core, os.environ["OPENBLAS_CORETYPE"]), file=sys.stderr)
+    return openblas_core()
+
+
+OPENBLAS = fix_openblas_coretype()  # before torch loads OpenBLAS
 
 import torch
 import torch.nn as nn
@@ -51,7 +94,8 @@ def main():
                      steps=10, warmup=2, threads=2).items():
         p.add_argument("--" + k, type=int, default=d)
     a = p.parse_args()
-    torch.set_num_threads(a.threads)
+    torch.set_num_threads(a.threads)  # Debian's torch starts with 1 thread here, whatever the core count
+    torch.autograd.set_detect_anomaly(False)
     torch.manual_seed(0)
     m = GPT(a.n_layer, a.n_head, a.n_embd, a.block_size, a.vocab_size)
     opt = torch.optim.AdamW(m.parameters(), lr=3e-4, betas=(0.9, 0.95), weight_decay=0.1)
@@ -73,8 +117,8 @@ def main():
     flops_per_token = 6 * (n_params - a.block_size * a.n_embd) + 12 * a.n_layer * a.n_embd * a.block_size
     print(json.dumps(dict(impl="pytorch " + torch.__version__, median_ms=round(med * 1e3, 1),
                           min_ms=round(min(times) * 1e3, 1), tokens_per_s=round(tok),
-                          gflops=round(flops_per_token * tok / 1e9, 1), threads=a.threads,
-                          blas=torch.__config__.show().count("OpenBLAS") > 0 and "openblas" or "other")))
+                          gflops=round(flops_per_token * tok / 1e9, 1), threads=torch.get_num_threads(),
+                          blas="openblas " + OPENBLAS if OPENBLAS else "not openblas")))
 
 
 if __name__ == "__main__":

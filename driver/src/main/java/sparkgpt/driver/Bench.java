@@ -46,8 +46,9 @@ public final class Bench {
             Map.entry("batch_size", "16"), Map.entry("micro_batch_size", "4"),
             Map.entry("warmup_steps", "0"), Map.entry("eval_interval", "0"), Map.entry("ckpt_interval", "0"));
 
-    /** What the default peak_flops is; another machine or a GPU's datasheet: --peak_flops and --peak_source. */
-    static final String CPU_PEAK_SOURCE = "CPU fp32 FMA peak: 2 cores x 2 FMA x 16 lanes x 2 flops x 2.6 GHz, the default peak_flops";
+    /** How to get PyTorch where vs_torch finds none. */
+    static final String INSTALL_TORCH = "install Debian's PyTorch (sudo apt-get install python3-torch) or give"
+            + " --python=/path/to/python3 of an environment with torch (pip install torch)";
 
     /** bench's own keys, and the train keys it runs with. */
     public record Config(int steps, int warmup, boolean vsTorch, int rounds, String python, String peakSource,
@@ -61,11 +62,19 @@ public final class Bench {
             int warmup = s.integer("warmup", 1);           // untimed first steps (JIT, caches, the executor's model)
             boolean vsTorch = s.bool("vs_torch", false);   // also time tools/reference/bench_torch.py, alternating
             int rounds = s.integer("rounds", 3);           // with vs_torch: sparkgpt and PyTorch runs, alternating
-            String python = s.string("python", "");        // "": /usr/bin/python3, then python3 on the PATH
-            String peakSource = s.string("peak_source", s.has("peak_flops") ? "given peak_flops" : CPU_PEAK_SOURCE);
+            String python = s.string("python", "");        // "": /usr/bin/python3, then python3 on the PATH; with
+                                                           // vs_torch, Config holds the one found that imports torch
+            String peakSource = s.string("peak_source", "");  // where a given peak_flops comes from, e.g. "H200 datasheet, fp32"
             if (steps <= 0) throw s.bad("steps", steps, "a positive step count");
             if (warmup < 0) throw s.bad("warmup", warmup, "0 or a step count");
             if (rounds <= 0) throw s.bad("rounds", rounds, "a positive count");
+            if (!peakSource.isEmpty() && !s.has("peak_flops")) {
+                throw s.bad("peak_source", peakSource, "a note on a given --peak_flops (the measured peak names itself)");
+            }
+            if (vsTorch) { // a comparison that cannot run stops here, before Spark starts and sparkgpt trains
+                python = findTorch(python);
+                torchScript();
+            }
             s.put("max_steps", String.valueOf(warmup + steps), "bench: warmup + steps");
             return new Config(steps, warmup, vsTorch, rounds, python, peakSource, TrainConfig.from(s));
         }
@@ -85,12 +94,8 @@ public final class Bench {
             train = TrainConfig.from(s.put("data", synthetic.toString(), "bench: synthetic tokens"));
         }
         try {
-            String python = cfg.vsTorch() ? findTorch(cfg.python()) : null;
-            if (cfg.vsTorch() && python == null) {
-                System.out.println("vs_torch: no python3 that can `import torch` (tried "
-                        + (cfg.python().isEmpty() ? "/usr/bin/python3, python3" : cfg.python())
-                        + "): the PyTorch comparison is skipped");
-            }
+            String python = cfg.vsTorch() ? cfg.python() : null; // Config.from found it
+            Path script = cfg.vsTorch() ? torchScript() : null;
             int rounds = python != null ? cfg.rounds() : 1;
             List<Report> ours = new ArrayList<>();
             List<Double> torchMs = new ArrayList<>();
@@ -99,26 +104,24 @@ public final class Bench {
                 Report report = measure(Trainer.train(sc, train), cfg, train);
                 ours.add(report);
                 if (python != null) {
-                    String line = runTorch(python, train, cfg);
+                    String line = runTorch(python, script, train, cfg);
                     torchMs.add(jsonNumber(line, "median_ms"));
                     torchImpl = jsonString(line, "impl");
-                    System.out.printf(Locale.ROOT, "round %d/%d: sparkgpt %.1f ms a step, pytorch %.1f ms%n", r, rounds,
-                            report.ms().get("step"), torchMs.get(torchMs.size() - 1));
+                    System.out.printf(Locale.ROOT, "round %d/%d: sparkgpt %.1f ms a step, pytorch %.1f ms (%s)%n", r, rounds,
+                            report.ms().get("step"), torchMs.get(torchMs.size() - 1), line);
                 }
             }
             // the round whose step time is the median stands for the run
+            double[] ourMs = ours.stream().mapToDouble(x -> x.ms().get("step")).toArray();
             ours.sort(Comparator.comparingDouble(x -> x.ms().get("step")));
             Report report = ours.get(ours.size() / 2);
             String json = report.json();
             System.out.print(table(report, cfg, train));
             if (python != null) {
-                double torchMedian = median(torchMs.stream().mapToDouble(Double::doubleValue).toArray());
-                double ratio = torchMedian / report.ms().get("step");
-                System.out.printf(Locale.ROOT, "pytorch (%s, one batch of %d sequences a step, no accumulation, %d threads):"
-                                + " median step %.1f ms; sparkgpt %.1f ms; sparkgpt speed / pytorch speed = %.2f%n",
-                        torchImpl, train.batchSize(), threads(), torchMedian, report.ms().get("step"), ratio);
-                json = json.substring(0, json.length() - 1) + String.format(Locale.ROOT,
-                        ", \"torch_ms\": %.1f, \"torch_impl\": \"%s\", \"vs_torch\": %.3f}", torchMedian, torchImpl, ratio);
+                Comparison c = Comparison.of(ourMs, torchMs.stream().mapToDouble(Double::doubleValue).toArray(),
+                        (long) train.batchSize() * train.blockSize());
+                System.out.print(c.describe(torchImpl, train.batchSize(), threads()));
+                json = json.substring(0, json.length() - 1) + c.json(torchImpl);
                 report = new Report(report.tokensPerS(), report.gflops(), report.mfu(), report.ms(), json, report.timed());
             }
             System.out.println(json);
@@ -126,6 +129,52 @@ public final class Bench {
             return report;
         } finally {
             if (synthetic != null) deleteTree(synthetic);
+        }
+    }
+
+    /**
+     * sparkgpt against PyTorch over alternating rounds: each side's median over rounds of its per-round median step,
+     * the tokens/s those give, and speedup = PyTorch's step time / sparkgpt's (above 1: sparkgpt is faster).
+     */
+    record Comparison(double[] oursMs, double[] torchMs, double oursMedianMs, double torchMedianMs, long batchTokens) {
+        static Comparison of(double[] oursMs, double[] torchMs, long batchTokens) {
+            if (oursMs.length == 0 || oursMs.length != torchMs.length) {
+                throw new IllegalArgumentException("rounds: " + oursMs.length + " sparkgpt, " + torchMs.length + " pytorch");
+            }
+            return new Comparison(oursMs.clone(), torchMs.clone(), median(oursMs), median(torchMs), batchTokens);
+        }
+
+        double oursTokensPerS() {
+            return batchTokens / (oursMedianMs / 1e3);
+        }
+
+        double torchTokensPerS() {
+            return batchTokens / (torchMedianMs / 1e3);
+        }
+
+        double speedup() {
+            return torchMedianMs / oursMedianMs;
+        }
+
+        String describe(String torchImpl, int batchSize, int threads) {
+            return String.format(Locale.ROOT, "vs pytorch (%s, %d threads, one batch of %d sequences a step, no accumulation),"
+                            + " medians of %d alternating rounds:%n  sparkgpt %.1f ms a step, %.0f tokens/s   rounds %s%n"
+                            + "  pytorch  %.1f ms a step, %.0f tokens/s   rounds %s%n  sparkgpt speed / pytorch speed = %.2f%n",
+                    torchImpl, threads, batchSize, oursMs.length, oursMedianMs, oursTokensPerS(), list(oursMs),
+                    torchMedianMs, torchTokensPerS(), list(torchMs), speedup());
+        }
+
+        /** The fields bench.json adds (from ", " to the closing brace). */
+        String json(String torchImpl) {
+            return String.format(Locale.ROOT, ", \"torch_ms\": %.1f, \"torch_tokens_per_s\": %.1f, \"torch_impl\": \"%s\","
+                            + " \"rounds\": %d, \"vs_torch\": %.3f}", torchMedianMs, torchTokensPerS(),
+                    torchImpl.replace("\"", "'"), oursMs.length, speedup());
+        }
+
+        private static String list(double[] ms) {
+            StringBuilder b = new StringBuilder("[");
+            for (double x : ms) b.append(b.length() > 1 ? ", " : "").append(String.format(Locale.ROOT, "%.1f", x));
+            return b.append("] ms").toString();
         }
     }
 
@@ -146,13 +195,14 @@ public final class Bench {
         double flopsPerToken = result.flopsPerToken(); // the trained model's shape, which a checkpoint may set
         double tokensPerS = (double) train.batchSize() * T / (ms.get("step") / 1e3);
         double flops = flopsPerToken * tokensPerS;
-        double mfu = flops / train.peakFlops();
+        TrainConfig.Peak peak = peak(cfg, train);
+        double mfu = flops / peak.flops();
         StringBuilder msJson = new StringBuilder();
         ms.forEach((k, v) -> msJson.append(msJson.length() == 0 ? "" : ", ")
                 .append(String.format(Locale.ROOT, "\"%s\": %.1f", k, v)));
         String json = String.format(Locale.ROOT, "{\"tokens_per_s\": %.1f, \"gflops\": %.3f, \"mfu\": %.6f, \"peak_flops\": %.4e,"
                         + " \"peak_source\": \"%s\", \"steps\": %d, \"batch_tokens\": %d, \"ms\": {%s}}",
-                tokensPerS, flops / 1e9, mfu, train.peakFlops(), cfg.peakSource().replace("\"", "'"), cfg.steps(),
+                tokensPerS, flops / 1e9, mfu, peak.flops(), peak.source().replace("\"", "'"), cfg.steps(),
                 (long) train.batchSize() * T, msJson);
         return new Report(tokensPerS, flops / 1e9, mfu, ms, json, List.copyOf(timed));
     }
@@ -171,9 +221,16 @@ public final class Bench {
                 "step", "wall time of one optimizer step",
                 "compute", "forward + backward + setup, slowest partition");
         r.ms().forEach((k, v) -> s.append(String.format(Locale.ROOT, "  %-12s %9.1f ms   %s%n", k, v, notes.get(k))));
-        s.append(String.format(Locale.ROOT, "%.0f tokens/s, %.2f GFLOP/s, MFU %.2f%% of %.1f GFLOP/s (%s)%n",
-                r.tokensPerS(), r.gflops(), 100 * r.mfu(), train.peakFlops() / 1e9, cfg.peakSource()));
+        s.append(String.format(Locale.ROOT, "%.0f tokens/s, %.2f GFLOP/s, MFU %.2f%% against %s%n",
+                r.tokensPerS(), r.gflops(), 100 * r.mfu(), peak(cfg, train).source()));
         return s.toString();
+    }
+
+    /** The train run's peak (peak_flops or the measured one), with bench's peak_source note on a given figure. */
+    static TrainConfig.Peak peak(Config cfg, TrainConfig train) {
+        TrainConfig.Peak peak = train.peak();
+        if (cfg.peakSource().isEmpty()) return peak;
+        return new TrainConfig.Peak(peak.flops(), peak.source().replace("(given)", "(given: " + cfg.peakSource() + ")"));
     }
 
     /** Random tokens in [0, vocab_size), enough windows for every step's batch: one train shard, no val. */
@@ -190,33 +247,61 @@ public final class Bench {
                 tokens, 0, tokens.length);
     }
 
-    /** The first python that can import torch: the given one, else /usr/bin/python3, else python3; null if none. */
+    /**
+     * The first python that can import torch: the given one, else /usr/bin/python3, else python3 on the PATH.
+     * None: a UserError saying what each candidate lacked and how to install PyTorch.
+     */
     static String findTorch(String given) {
         List<String> candidates = given.isEmpty() ? List.of("/usr/bin/python3", "python3") : List.of(given);
+        List<String> tried = new ArrayList<>();
         for (String p : candidates) {
             try {
-                Process proc = new ProcessBuilder(p, "-c", "import torch").redirectErrorStream(true)
-                        .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+                Process proc = new ProcessBuilder(p, "-c", "import torch").redirectErrorStream(true).start();
+                String out = new String(proc.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
                 if (proc.waitFor() == 0) return p;
+                String last = out.isEmpty() ? "exit status " + proc.exitValue() : out.substring(out.lastIndexOf('\n') + 1);
+                tried.add(p + ": cannot import torch (" + last + ")");
             } catch (IOException e) {
-                // not installed: try the next
+                tried.add(p + ": not found");
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
-                return null;
+                throw new UserError("vs_torch: interrupted while looking for python3 with torch");
             }
         }
-        return null;
+        throw new UserError("vs_torch = true needs python3 with PyTorch; " + String.join("; ", tried) + ". To compare, "
+                + INSTALL_TORCH + "; or leave vs_torch out");
     }
 
-    /** One run of tools/reference/bench_torch.py on the same model, batch_size sequences a step; its JSON line. */
-    static String runTorch(String python, TrainConfig train, Config cfg) throws IOException {
+    /** tools/reference/bench_torch.py of this installation (sparkgpt.home, which deploy/sparkgpt sets). */
+    static Path torchScript() {
         Path script = Path.of(System.getProperty("sparkgpt.home", "."), "tools", "reference", "bench_torch.py");
+        if (!Files.isRegularFile(script)) {
+            throw new UserError("vs_torch = true: " + script.toAbsolutePath() + " is missing (run bench from the"
+                    + " sparkgpt directory, or through deploy/sparkgpt)");
+        }
+        return script;
+    }
+
+    /**
+     * One run of bench_torch.py on the same model and batch_size sequences a step; its JSON line. Threads:
+     * as many as sparkgpt's pool, also for OpenMP and OpenBLAS, which would otherwise pick their own counts.
+     * OMP_WAIT_POLICY=PASSIVE: libgomp's threads otherwise spin for up to milliseconds after each of a step's
+     * thousands of parallel operations, and on cores shared with other programs the spinning thread keeps its
+     * partner off the core (at a load average of 8-10 here: a median 10.0 s against 3.8 s a step of 1024 tokens);
+     * sparkgpt's pool spins ~20-100 us, then parks. Any of these set in bench's environment is kept.
+     */
+    static String runTorch(String python, Path script, TrainConfig train, Config cfg) throws IOException {
         List<String> cmd = new ArrayList<>(List.of(python, script.toString()));
         int[] values = {train.nLayer(), train.nHead(), train.nEmbd(), train.blockSize(), train.vocabSize(),
                 train.batchSize(), cfg.steps(), cfg.warmup(), threads()};
         String[] keys = {"n_layer", "n_head", "n_embd", "block_size", "vocab_size", "batch_size", "steps", "warmup", "threads"};
         for (int i = 0; i < keys.length; i++) cmd.addAll(List.of("--" + keys[i], String.valueOf(values[i])));
-        Process proc = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+        for (String k : List.of("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")) {
+            pb.environment().putIfAbsent(k, String.valueOf(threads()));
+        }
+        pb.environment().putIfAbsent("OMP_WAIT_POLICY", "PASSIVE");
+        Process proc = pb.start();
         String out = new String(proc.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
         try {
             if (proc.waitFor() != 0) throw new UserError(script + " failed (" + String.join(" ", cmd) + "):\n" + out);
@@ -224,7 +309,12 @@ public final class Bench {
             Thread.currentThread().interrupt();
             throw new UserError("interrupted while running " + script);
         }
-        return out.substring(out.lastIndexOf('\n') + 1);
+        // the JSON line: the last one that is an object (notes on stderr may come before or after it)
+        String[] lines = out.split("\n");
+        for (int i = lines.length - 1; i >= 0; i--) {
+            if (lines[i].startsWith("{")) return lines[i].trim();
+        }
+        throw new UserError(script + " printed no JSON line (" + String.join(" ", cmd) + "):\n" + out);
     }
 
     static int threads() {

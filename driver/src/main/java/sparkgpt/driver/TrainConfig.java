@@ -2,7 +2,9 @@
 package sparkgpt.driver;
 
 import java.io.Serializable;
+import java.util.Locale;
 import java.util.Map;
+import sparkgpt.kernels.cpu.FmaPeak;
 
 public record TrainConfig(
         String data, String outDir, String initFrom,
@@ -46,7 +48,8 @@ public record TrainConfig(
                 s.integer("keep_checkpoints", 3),      // newest step_* directories kept (never the latest); 0 keeps all
                 s.choice("device", "auto", "auto", "opencl", "cpu"), // kernels: auto picks OpenCL when a device exists
                 s.string("master", "local[*]"),        // embedded Spark on all local cores, or spark://host:7077 ...
-                s.real("peak_flops", 332.8e9),         // MFU's denominator: 2 cores x 2 FMA x 16 lanes x 2 x 2.6 GHz (fp32)
+                s.real("peak_flops", 0),               // MFU's denominator in FLOP/s; 0: this CPU's fp32 FMA peak, measured at start
+                                                       // (0.3-1 s); a GPU: its datasheet figure (H200 fp32: 67e12)
                 s.bool("timing", false),               // add compute / broadcast / aggregate / update times to each step line
                 s.real("transfer_block_mb", 64),       // weights and gradients travel in blocks of this many MiB: far below the 2 GB
                                                        // limits of Java arrays / Kryo buffers, large enough that per-block costs vanish
@@ -76,7 +79,17 @@ public record TrainConfig(
         if (!(c.transferBlockMb > 0 && c.transferBlockMb <= 1024)) {
             throw s.bad("transfer_block_mb", c.transferBlockMb, "a size in MiB in (0, 1024] (one block must stay under 2 GB)");
         }
-        if (!(c.peakFlops > 0)) throw s.bad("peak_flops", c.peakFlops, "a positive FLOP/s figure");
+        if (!(c.peakFlops >= 0 && Double.isFinite(c.peakFlops))) {
+            throw s.bad("peak_flops", c.peakFlops, "0 (measure this CPU's fp32 FMA peak) or a positive FLOP/s figure, e.g. 332.8e9");
+        }
+        if (c.peakFlops > 0 && c.peakFlops < 1e6) { // no processor peaks under a MFLOP/s: a figure in GFLOP/s or TFLOP/s
+            throw s.bad("peak_flops", c.peakFlops, "FLOP/s, not GFLOP/s or TFLOP/s (e.g. " + c.peakFlops + "e9 for "
+                    + c.peakFlops + " GFLOP/s), or 0 to measure this CPU's fp32 FMA peak");
+        }
+        if (c.peakFlops == 0 && c.device.equals("opencl")) {
+            throw s.bad("peak_flops", "0 (measure)", "the OpenCL device's peak from its datasheet, e.g. --peak_flops=67e12"
+                    + " for an H200's fp32: only a CPU's FMA peak is measured");
+        }
         return c;
     }
 
@@ -89,6 +102,20 @@ public record TrainConfig(
     public String aggregationFor(long size) {
         if (!aggregation.equals("auto")) return aggregation;
         return 4 * size >= (1L << 30) ? "sliced" : "tree";
+    }
+
+    /** MFU's denominator in FLOP/s and how reports name it. */
+    public record Peak(double flops, String source) {}
+
+    /**
+     * peak_flops as given, or (0) the fp32 FMA peak of this JVM's CPU, measured once ({@link FmaPeak}). With a
+     * cluster that is the driver's CPU: the executors' hardware needs peak_flops given.
+     */
+    public Peak peak() {
+        if (peakFlops > 0) return new Peak(peakFlops, String.format(Locale.ROOT, "peak_flops = %.4g (given)", peakFlops));
+        FmaPeak.Result measured = FmaPeak.get();
+        return new Peak(measured.flops(), measured.describe() + (master.startsWith("local")
+                ? "" : " of the driver's CPU; the executors' may differ: give --peak_flops"));
     }
 
     private static void positive(Settings s, String key, int v) {

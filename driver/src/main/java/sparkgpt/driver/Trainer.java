@@ -139,6 +139,7 @@ public final class Trainer {
         // sliced: two reducers per executor, and enough that none collects more than 8 blocks (512 MB by default)
         int reducers = Math.min(blocks, Math.max(2 * executors(sc), (blocks + 7) / 8));
         double flopsPerToken = layout.flopsPerToken(); // nanoGPT's MFU estimate
+        TrainConfig.Peak peak = cfg.peak(); // MFU's denominator: peak_flops, or this CPU's measured FMA peak
 
         // ---- token blocks, cached on the executors ----
         JavaRDD<TokenBlock> trainBlocks = blocks(sc, trainSplit, windows, partitions, cfg.shuffle(), T, vocabSize, "train");
@@ -156,6 +157,7 @@ public final class Trainer {
         System.out.printf(Locale.ROOT, "transfer: %d block(s) of up to %,d floats (%.3g MB), aggregation %s%s, gradients %s%n",
                 blocks, Math.min(blockFloats, layout.size()), Math.min(blockFloats, layout.size()) * 4 / 1048576.0, aggregation, aggregation.equals("sliced") ? " over " + reducers + " reducers"
                         : "", cfg.gradDtype());
+        System.out.println("mfu: against " + peak.source());
 
         int first = resumed != null ? resumed.state().step() : 0;
         double bestVal = resumed != null ? resumed.state().bestValLoss() : Double.POSITIVE_INFINITY;
@@ -233,7 +235,7 @@ public final class Trainer {
                 losses.add(loss);
                 double ms = (t4 - t0) / 1e6;
                 double tokensPerS = (double) B * T / (ms / 1e3);
-                double mfu = flopsPerToken * tokensPerS / cfg.peakFlops();
+                double mfu = flopsPerToken * tokensPerS / peak.flops();
                 long broadcastMs = (t1 - t0) / 1_000_000 + fetch;
                 long aggregateMs = Math.max(0, (t2 - t1) / 1_000_000 - compute - fetch) + (t3 - t2) / 1_000_000;
                 long updateMs = (t4 - t3) / 1_000_000;

@@ -8,6 +8,7 @@ import java.util.Random;
 import sparkgpt.kernels.Backend;
 import sparkgpt.kernels.Backends;
 import sparkgpt.kernels.OpTimer;
+import sparkgpt.kernels.cpu.FmaPeak;
 
 /**
  * Usage: {@code ModelBench [key=value ...]} with keys n_layer, n_head, n_embd, block_size,
@@ -21,7 +22,7 @@ public final class ModelBench {
         int L = 6, NH = 6, C = 384, T = 256, V = 8192, B = 4, steps = 10, warmup = 2;
         String device = "cpu";
         boolean profile = false;
-        double peakGflops = 332.8; // 2 cores x 2 FMA units x 16 lanes x 2 flops x 2.6 GHz
+        double peakGflops = 0; // 0: this CPU's measured fp32 FMA peak (FmaPeak); a GPU: its datasheet figure
         for (String a : args) {
             String[] kv = a.replaceFirst("^--", "").split("=", 2);
             if (kv.length != 2) throw new IllegalArgumentException("expected key=value, got " + a);
@@ -39,6 +40,12 @@ public final class ModelBench {
                 case "peak_gflops" -> peakGflops = Double.parseDouble(kv[1]);
                 default -> throw new IllegalArgumentException("unknown key " + kv[0]);
             }
+        }
+        String peakSource = "given";
+        if (peakGflops <= 0) {
+            FmaPeak.Result measured = FmaPeak.get();
+            peakGflops = measured.flops() / 1e9;
+            peakSource = "measured FMA peak, " + measured.threads() + " threads";
         }
         GptConfig cfg = new GptConfig(L, NH, C, T, V);
         OpTimer timer = new OpTimer();
@@ -83,8 +90,9 @@ public final class ModelBench {
             double median = sorted[steps / 2];
             double tokPerS = B * T / (median / 1e3);
             double gflops = flopsPerToken * tokPerS / 1e9;
-            System.out.printf("median step %.1f ms (min %.1f, max %.1f), %.0f tokens/s, %.1f GFLOP/s, mfu %.1f%% of %.1f GFLOP/s, peak RSS %s%n",
-                    median, sorted[0], sorted[steps - 1], tokPerS, gflops, 100 * gflops / peakGflops, peakGflops, peakRss());
+            System.out.printf("median step %.1f ms (min %.1f, max %.1f), %.0f tokens/s, %.1f GFLOP/s, mfu %.1f%% of %.1f GFLOP/s (%s), peak RSS %s%n",
+                    median, sorted[0], sorted[steps - 1], tokPerS, gflops, 100 * gflops / peakGflops, peakGflops, peakSource,
+                    peakRss());
         }
     }
 
