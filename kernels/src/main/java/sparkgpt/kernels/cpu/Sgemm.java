@@ -59,6 +59,8 @@ public final class Sgemm {
         final float[] edge = new float[MR * NR];
         /** The shared packed operand of the calls this thread makes. */
         float[] shared = new float[0];
+        /** A packed for {@link #sgemmPackedB}, whose K is not cut into blocks. */
+        float[] wide = new float[0];
     }
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
@@ -142,6 +144,60 @@ public final class Sgemm {
                 for (int c = 0; c < chunks; c++) {
                     compute.run(c);
                 }
+            }
+        }
+    }
+
+    /**
+     * Packs all of op(B) ([K,N]; B is [N,K] when transB) as panels of NR columns, each k-major with
+     * K rows, into {@code dst} (at least {@link #packedBSize}(K, N) floats): the layout that
+     * {@link #sgemmPackedB} reads, for products that reuse one B several times.
+     */
+    static void packWholeB(boolean transB, int K, int N, float[] B, int bOff, int ldb, float[] dst) {
+        checkMatrix("B", B, bOff, ldb, transB ? N : K, transB ? K : N);
+        packB(transB, B, bOff, ldb, 0, K, 0, N, dst, 0);
+    }
+
+    /** Floats of op(B) [K,N] packed by {@link #packWholeB}. */
+    static int packedBSize(int K, int N) {
+        return roundUp(N, NR) * K;
+    }
+
+    /**
+     * C[M,N] (+)= op(A)[M,K] . B[0:K, 0:N] on the calling thread, where B was packed by
+     * {@link #packWholeB} with {@code kPacked} >= K rows and at least N columns: the product uses
+     * the first K rows and N columns of the packed matrix. One block of K, so K <= kPacked.
+     */
+    static void sgemmPackedB(boolean transA, int M, int N, int K, float[] A, int aOff, int lda,
+                             float[] bPacked, int kPacked, float[] C, int cOff, int ldc, boolean accumulate) {
+        if (K > kPacked || (long) roundUp(N, NR) * kPacked > bPacked.length) {
+            throw new IllegalArgumentException("sgemmPackedB: K=" + K + " N=" + N + " beyond the packed "
+                    + kPacked + " rows of " + bPacked.length + " floats");
+        }
+        checkMatrix("A", A, aOff, lda, transA ? K : M, transA ? M : K);
+        checkMatrix("C", C, cOff, ldc, M, N);
+        if (M == 0 || N == 0) {
+            return;
+        }
+        if (K == 0) {
+            if (!accumulate) {
+                for (int i = 0; i < M; i++) {
+                    java.util.Arrays.fill(C, cOff + i * ldc, cOff + i * ldc + N, 0f);
+                }
+            }
+            return;
+        }
+        Scratch s = SCRATCH.get();
+        int need = roundUp(M, MR) * K;
+        if (s.wide.length < need) {
+            s.wide = new float[need];
+        }
+        float[] aPack = s.wide;
+        packA(transA, A, aOff, lda, 0, M, 0, K, aPack, 0);
+        for (int i = 0; i < M; i += MR) {
+            for (int j = 0; j < N; j += NR) {
+                tile(K, aPack, i * K, bPacked, j * kPacked, Math.min(MR, M - i), Math.min(NR, N - j),
+                        C, cOff + i * ldc + j, ldc, accumulate, s.edge);
             }
         }
     }
