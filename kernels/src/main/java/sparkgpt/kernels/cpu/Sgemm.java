@@ -294,33 +294,35 @@ public final class Sgemm {
         FloatVector c90 = FloatVector.fromArray(S, c, o9), c91 = FloatVector.fromArray(S, c, o9 + VL);
         FloatVector c100 = FloatVector.fromArray(S, c, o10), c101 = FloatVector.fromArray(S, c, o10 + VL);
         FloatVector c110 = FloatVector.fromArray(S, c, o11), c111 = FloatVector.fromArray(S, c, o11 + VL);
-        for (int k = 0; k < kc; k++, ao += MR, bo += NR) {
-            FloatVector b0 = FloatVector.fromArray(S, b, bo);
-            FloatVector b1 = FloatVector.fromArray(S, b, bo + VL);
+        for (int k = 0; k < kc; k++) {
+            // offsets linear in k, so C2 can hoist the range checks of B out of the loop
+            int ak = ao + k * MR, bk = bo + k * NR;
+            FloatVector b0 = FloatVector.fromArray(S, b, bk);
+            FloatVector b1 = FloatVector.fromArray(S, b, bk + VL);
             FloatVector x;
-            x = FloatVector.broadcast(S, a[ao]);
+            x = FloatVector.broadcast(S, a[ak]);
             c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
-            x = FloatVector.broadcast(S, a[ao + 1]);
+            x = FloatVector.broadcast(S, a[ak + 1]);
             c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
-            x = FloatVector.broadcast(S, a[ao + 2]);
+            x = FloatVector.broadcast(S, a[ak + 2]);
             c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
-            x = FloatVector.broadcast(S, a[ao + 3]);
+            x = FloatVector.broadcast(S, a[ak + 3]);
             c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
-            x = FloatVector.broadcast(S, a[ao + 4]);
+            x = FloatVector.broadcast(S, a[ak + 4]);
             c40 = x.fma(b0, c40); c41 = x.fma(b1, c41);
-            x = FloatVector.broadcast(S, a[ao + 5]);
+            x = FloatVector.broadcast(S, a[ak + 5]);
             c50 = x.fma(b0, c50); c51 = x.fma(b1, c51);
-            x = FloatVector.broadcast(S, a[ao + 6]);
+            x = FloatVector.broadcast(S, a[ak + 6]);
             c60 = x.fma(b0, c60); c61 = x.fma(b1, c61);
-            x = FloatVector.broadcast(S, a[ao + 7]);
+            x = FloatVector.broadcast(S, a[ak + 7]);
             c70 = x.fma(b0, c70); c71 = x.fma(b1, c71);
-            x = FloatVector.broadcast(S, a[ao + 8]);
+            x = FloatVector.broadcast(S, a[ak + 8]);
             c80 = x.fma(b0, c80); c81 = x.fma(b1, c81);
-            x = FloatVector.broadcast(S, a[ao + 9]);
+            x = FloatVector.broadcast(S, a[ak + 9]);
             c90 = x.fma(b0, c90); c91 = x.fma(b1, c91);
-            x = FloatVector.broadcast(S, a[ao + 10]);
+            x = FloatVector.broadcast(S, a[ak + 10]);
             c100 = x.fma(b0, c100); c101 = x.fma(b1, c101);
-            x = FloatVector.broadcast(S, a[ao + 11]);
+            x = FloatVector.broadcast(S, a[ak + 11]);
             c110 = x.fma(b0, c110); c111 = x.fma(b1, c111);
         }
         c00.intoArray(c, o0); c01.intoArray(c, o0 + VL);
@@ -353,33 +355,35 @@ public final class Sgemm {
         FloatVector c90 = z, c91 = z;
         FloatVector c100 = z, c101 = z;
         FloatVector c110 = z, c111 = z;
-        for (int k = 0; k < kc; k++, ao += MR, bo += NR) {
-            FloatVector b0 = FloatVector.fromArray(S, b, bo);
-            FloatVector b1 = FloatVector.fromArray(S, b, bo + VL);
+        for (int k = 0; k < kc; k++) {
+            // offsets linear in k, so C2 can hoist the range checks of B out of the loop
+            int ak = ao + k * MR, bk = bo + k * NR;
+            FloatVector b0 = FloatVector.fromArray(S, b, bk);
+            FloatVector b1 = FloatVector.fromArray(S, b, bk + VL);
             FloatVector x;
-            x = FloatVector.broadcast(S, a[ao]);
+            x = FloatVector.broadcast(S, a[ak]);
             c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
-            x = FloatVector.broadcast(S, a[ao + 1]);
+            x = FloatVector.broadcast(S, a[ak + 1]);
             c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
-            x = FloatVector.broadcast(S, a[ao + 2]);
+            x = FloatVector.broadcast(S, a[ak + 2]);
             c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
-            x = FloatVector.broadcast(S, a[ao + 3]);
+            x = FloatVector.broadcast(S, a[ak + 3]);
             c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
-            x = FloatVector.broadcast(S, a[ao + 4]);
+            x = FloatVector.broadcast(S, a[ak + 4]);
             c40 = x.fma(b0, c40); c41 = x.fma(b1, c41);
-            x = FloatVector.broadcast(S, a[ao + 5]);
+            x = FloatVector.broadcast(S, a[ak + 5]);
             c50 = x.fma(b0, c50); c51 = x.fma(b1, c51);
-            x = FloatVector.broadcast(S, a[ao + 6]);
+            x = FloatVector.broadcast(S, a[ak + 6]);
             c60 = x.fma(b0, c60); c61 = x.fma(b1, c61);
-            x = FloatVector.broadcast(S, a[ao + 7]);
+            x = FloatVector.broadcast(S, a[ak + 7]);
             c70 = x.fma(b0, c70); c71 = x.fma(b1, c71);
-            x = FloatVector.broadcast(S, a[ao + 8]);
+            x = FloatVector.broadcast(S, a[ak + 8]);
             c80 = x.fma(b0, c80); c81 = x.fma(b1, c81);
-            x = FloatVector.broadcast(S, a[ao + 9]);
+            x = FloatVector.broadcast(S, a[ak + 9]);
             c90 = x.fma(b0, c90); c91 = x.fma(b1, c91);
-            x = FloatVector.broadcast(S, a[ao + 10]);
+            x = FloatVector.broadcast(S, a[ak + 10]);
             c100 = x.fma(b0, c100); c101 = x.fma(b1, c101);
-            x = FloatVector.broadcast(S, a[ao + 11]);
+            x = FloatVector.broadcast(S, a[ak + 11]);
             c110 = x.fma(b0, c110); c111 = x.fma(b1, c111);
         }
         c00.intoArray(c, o0); c01.intoArray(c, o0 + VL);
@@ -425,6 +429,12 @@ public final class Sgemm {
                 for (int p0 = 0; p0 < mc; p0 += MR) {
                     int mr = Math.min(MR, mc - p0);
                     int d = aPackOff + p0 * kc + k * MR;
+                    // One vector of VL > MR values: the lanes past MR land in the slot of k + 1,
+                    // which is written after this one (so not for the panel's last k).
+                    if (VL >= MR && mr == MR && k + 1 < kc && src + p0 + VL <= A.length) {
+                        FloatVector.fromArray(S, A, src + p0).intoArray(aPack, d);
+                        continue;
+                    }
                     for (int r = 0; r < mr; r++) {
                         aPack[d + r] = A[src + p0 + r];
                     }
