@@ -13,7 +13,9 @@ import sparkgpt.kernels.cpu.FmaPeak;
 /**
  * Usage: {@code ModelBench [key=value ...]} with keys n_layer, n_head, n_embd, block_size,
  * vocab_size, batch_size, steps, warmup, device, peak_gflops. Prints one line per step and a
- * summary (median step time, tokens/s, achieved GFLOP/s by nanoGPT's FLOP estimate, MFU, peak RSS).
+ * summary (median step time, tokens/s, achieved GFLOP/s by nanoGPT's FLOP estimate, MFU, peak RSS,
+ * and the median CPU time per step of all threads, which other jobs on a shared machine inflate less
+ * than the wall time).
  */
 public final class ModelBench {
     private ModelBench() {}
@@ -62,12 +64,16 @@ public final class ModelBench {
             Random r = new Random(42);
             int[] tokens = new int[B * T + 1];
             double[] ms = new double[steps];
+            // CPU time of the whole process per step: on a shared machine the wall time also
+            // counts the time other processes held the cores, the CPU time counts only this work
+            double[] cpuMs = new double[steps];
             long optNanos = 0;
             for (int s = -warmup; s < steps; s++) {
                 if (s == 0) timer.reset();
                 for (int i = 0; i < tokens.length; i++) tokens[i] = r.nextInt(V);
                 int[] in = Arrays.copyOf(tokens, B * T), tgt = Arrays.copyOfRange(tokens, 1, B * T + 1);
                 long t0 = System.nanoTime();
+                long c0 = processCpuNanos();
                 model.zeroGrad();
                 float loss = model.forward(in, tgt, 0);
                 model.backward();
@@ -78,7 +84,10 @@ public final class ModelBench {
                 if (s >= 0) optNanos += System.nanoTime() - t1;
                 model.paramsChanged();
                 double dt = (System.nanoTime() - t0) / 1e6;
-                if (s >= 0) ms[s] = dt;
+                if (s >= 0) {
+                    ms[s] = dt;
+                    cpuMs[s] = (processCpuNanos() - c0) / 1e6;
+                }
                 System.out.printf("step %d%s: loss %.4f, norm %.3f, %.1f ms%n", s, s < 0 ? " (warmup)" : "", loss, norm, dt);
             }
             if (profile) {
@@ -88,12 +97,20 @@ public final class ModelBench {
             double[] sorted = ms.clone();
             Arrays.sort(sorted);
             double median = sorted[steps / 2];
+            double[] cpuSorted = cpuMs.clone();
+            Arrays.sort(cpuSorted);
             double tokPerS = B * T / (median / 1e3);
             double gflops = flopsPerToken * tokPerS / 1e9;
-            System.out.printf("median step %.1f ms (min %.1f, max %.1f), %.0f tokens/s, %.1f GFLOP/s, mfu %.1f%% of %.1f GFLOP/s (%s), peak RSS %s%n",
+            System.out.printf("median step %.1f ms (min %.1f, max %.1f), %.0f tokens/s, %.1f GFLOP/s, mfu %.1f%% of %.1f GFLOP/s (%s), peak RSS %s, cpu %.1f ms per step (median, all threads)%n",
                     median, sorted[0], sorted[steps - 1], tokPerS, gflops, 100 * gflops / peakGflops, peakGflops, peakSource,
-                    peakRss());
+                    peakRss(), cpuSorted[steps / 2]);
         }
+    }
+
+    /** CPU time of this process, all threads, in nanoseconds (-1 where the JVM does not report it). */
+    static long processCpuNanos() {
+        java.lang.management.OperatingSystemMXBean os = java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+        return os instanceof com.sun.management.OperatingSystemMXBean sun ? sun.getProcessCpuTime() : -1;
     }
 
     /** The process's peak resident set (VmHWM), or "n/a" off Linux. */

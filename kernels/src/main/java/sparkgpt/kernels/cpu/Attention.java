@@ -9,6 +9,19 @@ final class Attention {
     // skip most of the masked upper triangle (T=256: 640 of 1024 columns-per-row-block computed).
     static final int TB = 64;
 
+    // Per thread: the keys and values of one (b, h) packed once as GEMM B operands, reused by
+    // every row block (packing them per block cost as much as the block's products).
+    private static final ThreadLocal<float[][]> PACKED = ThreadLocal.withInitial(() -> new float[2][0]);
+
+    private static float[][] packed(int size) {
+        float[][] p = PACKED.get();
+        if (p[0].length < size) {
+            p[0] = new float[size];
+            p[1] = new float[size];
+        }
+        return p;
+    }
+
     // qkv (B,T,3C) holds q,k,v; preatt, att (B,NH,T,T); out (B,T,C). Row t attends to t2 <= t,
     // scores scaled by 1/sqrt(hs) ("Attention Is All You Need", eq. 1); att[t, t2 > t] = 0, so the
     // value product may run over the full rows.
@@ -21,10 +34,14 @@ final class Attention {
             int b = bh / NH, h = bh % NH;
             int q = qkvOff + b * T * C3 + h * hs, k = q + C, v = q + 2 * C;
             int pre = preattOff + bh * T * T, at = attOff + bh * T * T;
+            float[][] p = packed(Math.max(Sgemm.packedBSize(hs, T), Sgemm.packedBSize(T, hs)));
+            float[] kT = p[0], vp = p[1];
+            Sgemm.packWholeB(true, hs, T, acts, k, C3, kT);   // k^T [hs, T]
+            Sgemm.packWholeB(false, T, hs, acts, v, C3, vp);  // v [T, hs]
             // preatt[r0:r1, 0:r1] = q[r0:r1] . k[0:r1]^T
             for (int r0 = 0; r0 < T; r0 += TB) {
                 int r1 = Math.min(T, r0 + TB);
-                Sgemm.sgemm(false, true, r1 - r0, r1, hs, acts, q + r0 * C3, C3, acts, k, C3, acts, pre + r0 * T, T, false);
+                Sgemm.sgemmPackedB(false, r1 - r0, r1, hs, acts, q + r0 * C3, C3, kT, hs, acts, pre + r0 * T, T, false);
             }
             for (int t = 0; t < T; t++) {
                 int row = t * T;
@@ -41,7 +58,7 @@ final class Attention {
             int out = outOff + b * T * C + h * hs;
             for (int r0 = 0; r0 < T; r0 += TB) {
                 int r1 = Math.min(T, r0 + TB);
-                Sgemm.sgemm(false, false, r1 - r0, hs, r1, acts, at + r0 * T, T, acts, v, C3, acts, out + r0 * C, C, false);
+                Sgemm.sgemmPackedB(false, r1 - r0, hs, r1, acts, at + r0 * T, T, vp, T, acts, out + r0 * C, C, false);
             }
         });
     }
@@ -59,10 +76,14 @@ final class Attention {
             int dq = dqkvOff + b * T * C3 + h * hs, dk = dq + C, dv = dq + 2 * C;
             int at = attOff + bh * T * T, dat = dattOff + bh * T * T, dpre = dpreattOff + bh * T * T;
             int dout = doutOff + b * T * C + h * hs;
+            float[][] p = packed(Math.max(Sgemm.packedBSize(hs, T), Sgemm.packedBSize(T, hs)));
+            float[] vT = p[0], kp = p[1];
+            Sgemm.packWholeB(true, hs, T, acts, v, C3, vT);   // v^T [hs, T]
+            Sgemm.packWholeB(false, T, hs, acts, k, C3, kp);  // k [T, hs]
             // datt[r0:r1, 0:r1] = dout[r0:r1] . v[0:r1]^T;  dv[0:r1] += att[r0:r1, 0:r1]^T . dout[r0:r1]
             for (int r0 = 0; r0 < T; r0 += TB) {
                 int r1 = Math.min(T, r0 + TB);
-                Sgemm.sgemm(false, true, r1 - r0, r1, hs, dacts, dout + r0 * C, C, acts, v, C3, dacts, dat + r0 * T, T, false);
+                Sgemm.sgemmPackedB(false, r1 - r0, r1, hs, dacts, dout + r0 * C, C, vT, hs, dacts, dat + r0 * T, T, false);
                 Sgemm.sgemm(true, false, r1, hs, r1 - r0, acts, at + r0 * T, T, dacts, dout + r0 * C, C, dacts, dv, C3, true);
             }
             // softmax backward: dpre = att * (datt - sum(att * datt)), times the score scale
@@ -80,7 +101,7 @@ final class Attention {
             // dq[r0:r1] += dpre[r0:r1, 0:r1] . k[0:r1];  dk[0:r1] += dpre[r0:r1, 0:r1]^T . q[r0:r1]
             for (int r0 = 0; r0 < T; r0 += TB) {
                 int r1 = Math.min(T, r0 + TB);
-                Sgemm.sgemm(false, false, r1 - r0, hs, r1, dacts, dpre + r0 * T, T, acts, k, C3, dacts, dq + r0 * C3, C3, true);
+                Sgemm.sgemmPackedB(false, r1 - r0, hs, r1, dacts, dpre + r0 * T, T, kp, T, dacts, dq + r0 * C3, C3, true);
                 Sgemm.sgemm(true, false, r1, hs, r1 - r0, dacts, dpre + r0 * T, T, acts, q + r0 * C3, C3, dacts, dk, C3, true);
             }
         });

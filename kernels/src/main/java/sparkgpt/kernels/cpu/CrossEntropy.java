@@ -29,10 +29,10 @@ final class CrossEntropy {
                 int p = probsOff + n * V;
                 int d = dlogitsOff + n * V;
                 int target = targets[n];
-                for (int i = 0; i < V; i++) {
-                    float indicator = i == target ? 1f : 0f;
-                    dacts[d + i] = (acts[p + i] - indicator) * dloss;
-                }
+                // (probs - 0) * dloss everywhere with vectors, then the target's entry: a branch
+                // per element kept the loop scalar
+                VectorRows.scale(acts, p, dacts, d, V, dloss);
+                dacts[d + target] = (acts[p + target] - 1f) * dloss;
             }
         });
     }

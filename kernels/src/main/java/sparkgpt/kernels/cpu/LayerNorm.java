@@ -1,8 +1,14 @@
 // LayerNorm over the channel dimension (llm.c layernorm_forward / layernorm_backward) on the cpu.
 package sparkgpt.kernels.cpu;
 
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
 final class LayerNorm {
     private LayerNorm() {}
+
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final int L = S.length();
 
     static final float EPS = 1e-5f; // GPT-2's layer_norm_epsilon
 
@@ -12,18 +18,32 @@ final class LayerNorm {
         Parallel.parallelFor(N, (from, to) -> {
             for (int n = from; n < to; n++) {
                 int x = inpOff + n * C;
-                float m = 0f;
-                for (int i = 0; i < C; i++) m += acts[x + i];
+                // sums over lanes, then the lanes in a fixed order (VectorMath.sumLanes), so the
+                // result does not depend on whether the loop has been compiled
+                int i = 0;
+                FloatVector acc = FloatVector.zero(S);
+                for (; i + L <= C; i += L) acc = acc.add(FloatVector.fromArray(S, acts, x + i));
+                float m = VectorMath.sumLanes(acc);
+                for (; i < C; i++) m += acts[x + i];
                 m /= C;
-                float v = 0f;
-                for (int i = 0; i < C; i++) {
+                acc = FloatVector.zero(S);
+                for (i = 0; i + L <= C; i += L) {
+                    FloatVector d = FloatVector.fromArray(S, acts, x + i).sub(m);
+                    acc = d.fma(d, acc);
+                }
+                float v = VectorMath.sumLanes(acc);
+                for (; i < C; i++) {
                     float d = acts[x + i] - m;
                     v += d * d;
                 }
                 v /= C;
                 float s = (float) (1.0 / Math.sqrt(v + EPS));
                 int o = outOff + n * C;
-                for (int i = 0; i < C; i++) {
+                for (i = 0; i + L <= C; i += L) {
+                    FloatVector.fromArray(S, acts, x + i).sub(m).mul(s).mul(FloatVector.fromArray(S, params, wOff + i))
+                            .add(FloatVector.fromArray(S, params, bOff + i)).intoArray(acts, o + i);
+                }
+                for (; i < C; i++) {
                     acts[o + i] = s * (acts[x + i] - m) * params[wOff + i] + params[bOff + i];
                 }
                 acts[meanOff + n] = m;
@@ -42,8 +62,16 @@ final class LayerNorm {
                 int d = doutOff + n * C;
                 float m = acts[meanOff + n];
                 float s = acts[rstdOff + n];
-                float dnormMean = 0f, dnormNormMean = 0f;
-                for (int i = 0; i < C; i++) {
+                FloatVector accMean = FloatVector.zero(S), accNorm = FloatVector.zero(S);
+                int i = 0;
+                for (; i + L <= C; i += L) {
+                    FloatVector norm = FloatVector.fromArray(S, acts, x + i).sub(m).mul(s);
+                    FloatVector dnorm = FloatVector.fromArray(S, params, wOff + i).mul(FloatVector.fromArray(S, dacts, d + i));
+                    accMean = accMean.add(dnorm);
+                    accNorm = dnorm.fma(norm, accNorm);
+                }
+                float dnormMean = VectorMath.sumLanes(accMean), dnormNormMean = VectorMath.sumLanes(accNorm);
+                for (; i < C; i++) {
                     float norm = (acts[x + i] - m) * s;
                     float dnorm = params[wOff + i] * dacts[d + i];
                     dnormMean += dnorm;
@@ -52,7 +80,13 @@ final class LayerNorm {
                 dnormMean /= C;
                 dnormNormMean /= C;
                 int o = dinpOff + n * C;
-                for (int i = 0; i < C; i++) {
+                for (i = 0; i + L <= C; i += L) {
+                    FloatVector norm = FloatVector.fromArray(S, acts, x + i).sub(m).mul(s);
+                    FloatVector dnorm = FloatVector.fromArray(S, params, wOff + i).mul(FloatVector.fromArray(S, dacts, d + i));
+                    FloatVector.fromArray(S, dacts, o + i)
+                            .add(dnorm.sub(dnormMean).sub(norm.mul(dnormNormMean)).mul(s)).intoArray(dacts, o + i);
+                }
+                for (; i < C; i++) {
                     float norm = (acts[x + i] - m) * s;
                     float dnorm = params[wOff + i] * dacts[d + i];
                     dacts[o + i] += (dnorm - dnormMean - norm * dnormNormMean) * s;

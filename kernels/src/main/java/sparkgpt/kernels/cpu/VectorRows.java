@@ -51,6 +51,13 @@ final class VectorRows {
         for (; i < n; i++) a[off + i] *= s;
     }
 
+    /** dst[dstOff .. dstOff+n) = src[srcOff .. srcOff+n) * s. */
+    static void scale(float[] src, int srcOff, float[] dst, int dstOff, int n, float s) {
+        int i = 0;
+        for (; i + L <= n; i += L) FloatVector.fromArray(S, src, srcOff + i).mul(s).intoArray(dst, dstOff + i);
+        for (; i < n; i++) dst[dstOff + i] = src[srcOff + i] * s;
+    }
+
     /** sum of a[i] * b[i] over n entries. */
     static float dot(float[] a, int aOff, float[] b, int bOff, int n) {
         int i = 0;
