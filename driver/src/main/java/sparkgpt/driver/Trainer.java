@@ -137,7 +137,7 @@ public final class Trainer {
         int blocks = WeightBlocks.count(layout.size(), blockFloats);
         float[] flatGrads = blocks > 1 ? new float[layout.size()] : null; // the summed blocks, reused every step
         // sliced: two reducers per executor, and enough that none collects more than 8 blocks (512 MB by default)
-        int reducers = Math.min(blocks, Math.max(2 * executors(sc), (blocks + 7) / 8));
+        int reducers = Math.min(blocks, Math.max(2 * defaultPartitions(sc), (blocks + 7) / 8));
         double flopsPerToken = layout.flopsPerToken(); // nanoGPT's MFU estimate
         TrainConfig.Peak peak = cfg.peak(); // MFU's denominator: peak_flops, or this CPU's measured FMA peak
 
@@ -154,9 +154,10 @@ public final class Trainer {
                 model.nEmbd(), T, model.nPositions(), vocabSize);
         System.out.printf(Locale.ROOT, "step: %d sequences (%,d tokens) = %d partitions x %d micro-batches x %d; device %s; shuffle %s%n",
                 B, (long) B * T, partitions, per / m, m, device, cfg.shuffle());
+        int blockSize = Math.min(blockFloats, layout.size());
         System.out.printf(Locale.ROOT, "transfer: %d block(s) of up to %,d floats (%.3g MB), aggregation %s%s, gradients %s%n",
-                blocks, Math.min(blockFloats, layout.size()), Math.min(blockFloats, layout.size()) * 4 / 1048576.0, aggregation, aggregation.equals("sliced") ? " over " + reducers + " reducers"
-                        : "", cfg.gradDtype());
+                blocks, blockSize, blockSize * 4 / 1048576.0, aggregation,
+                aggregation.equals("sliced") ? " over " + reducers + " reducers" : "", cfg.gradDtype());
         System.out.println("mfu: against " + peak.source());
 
         int first = resumed != null ? resumed.state().step() : 0;
@@ -339,12 +340,6 @@ public final class Trainer {
         sc.setJobDescription(null);
     }
 
-    /** Executors (one in local mode): the count of sliced reducers is twice this. */
-    static int executors(JavaSparkContext sc) {
-        if (sc.isLocal()) return 1;
-        int taskCpus = sc.getConf().getInt("spark.task.cpus", 1);
-        return Math.max(1, sc.defaultParallelism() / taskCpus);
-    }
 
     /** One partition per executor; in local mode one partition that uses every core. */
     static int defaultPartitions(JavaSparkContext sc) {
