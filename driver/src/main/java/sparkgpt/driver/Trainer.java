@@ -341,9 +341,15 @@ public final class Trainer {
     }
 
 
-    /** One partition per executor; in local mode one partition that uses every core. */
+    /**
+     * One partition per executor (its task uses all the executor's cores); in local mode one partition
+     * that uses every core. Executors are counted, not cores: a standalone cluster's defaultParallelism
+     * is at least 2 even with one one-core executor.
+     */
     static int defaultPartitions(JavaSparkContext sc) {
         if (sc.isLocal()) return 1;
+        int executors = sc.sc().statusTracker().getExecutorInfos().length - 1; // the list includes the driver
+        if (executors > 0) return executors;
         int taskCpus = sc.getConf().getInt("spark.task.cpus", 1);
         return Math.max(1, sc.defaultParallelism() / taskCpus);
     }
