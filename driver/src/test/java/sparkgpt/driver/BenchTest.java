@@ -35,8 +35,8 @@ class BenchTest {
 
     /** Runs bench with a tiny model on synthetic tokens; returns the report and what it printed. */
     static Object[] bench(String... overrides) throws Exception {
-        List<String> args = new ArrayList<>(List.of("--out_dir=" + tmp.resolve("out"), "--n_layer=2", "--n_head=2",
-                "--n_embd=32", "--block_size=16", "--vocab_size=64", "--batch_size=8", "--micro_batch_size=2",
+        List<String> args = new ArrayList<>(List.of("--out_dir=" + tmp.resolve("out"), "--n_layer=2", "--n_head=4",
+                "--n_embd=128", "--block_size=64", "--vocab_size=256", "--batch_size=8", "--micro_batch_size=2",
                 "--partitions=1", "--steps=2", "--warmup=1"));
         args.addAll(List.of(overrides));
         Settings s = Settings.parse(args);
@@ -112,7 +112,7 @@ class BenchTest {
         Files.writeString(python, "#!/bin/sh\n[ \"$1\" = -c ] && exit 0\n"
                 + "echo \"$* OMP=$OMP_NUM_THREADS $OMP_WAIT_POLICY\" >> " + calls + "\n"
                 + "echo 'torch says hello'\n"
-                + "echo '{\"impl\": \"stand-in\", \"median_ms\": 1000.0, \"tokens_per_s\": 128}'\n"
+                + "echo '{\"impl\": \"stand-in\", \"median_ms\": 1000.0, \"tokens_per_s\": 512}'\n"
                 + "echo 'a note after the JSON line' >&2\n");
         assertTrue(python.toFile().setExecutable(true));
         String home = System.getProperty("sparkgpt.home");
@@ -129,13 +129,13 @@ class BenchTest {
         List<String> lines = Files.readAllLines(calls);
         assertEquals(2, lines.size(), "one bench_torch.py run a round: " + lines);
         for (String l : lines) {
-            assertTrue(l.contains("tools/reference/bench_torch.py --n_layer 2 --n_head 2 --n_embd 32 --block_size 16"
-                    + " --vocab_size 64 --batch_size 8 --steps 1 --warmup 0 --threads " + Bench.threads()), l);
+            assertTrue(l.contains("tools/reference/bench_torch.py --n_layer 2 --n_head 4 --n_embd 128 --block_size 64"
+                    + " --vocab_size 256 --batch_size 8 --steps 1 --warmup 0 --threads " + Bench.threads()), l);
             assertTrue(l.endsWith("OMP=" + Bench.threads() + " " + System.getenv().getOrDefault("OMP_WAIT_POLICY", "PASSIVE")), l);
         }
         assertTrue(printed.contains("round 1/2: sparkgpt ") && printed.contains("round 2/2: sparkgpt "), printed);
-        assertTrue(printed.contains("pytorch  1000.0 ms a step, 128 tokens/s   rounds [1000.0, 1000.0] ms"), printed);
-        assertTrue(r.json().contains("\"torch_ms\": 1000.0, \"torch_tokens_per_s\": 128.0, \"torch_impl\": \"stand-in\""
+        assertTrue(printed.contains("pytorch  1000.0 ms a step, 512 tokens/s   rounds [1000.0, 1000.0] ms"), printed);
+        assertTrue(r.json().contains("\"torch_ms\": 1000.0, \"torch_tokens_per_s\": 512.0, \"torch_impl\": \"stand-in\""
                 + ", \"rounds\": 2, \"vs_torch\": "), r.json());
         assertTrue(r.json().contains("\"peak_source\": \"peak_flops = 1.000e+12 (given: a test figure)\""), r.json());
         // the ratio in the JSON is PyTorch's median step over the median of sparkgpt's rounds (here their mean)
