@@ -38,7 +38,7 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenBloc
         /** fp32 gradients in blocks of transfer_block_mb's default, 64 MB. */
         public Plan(GptConfig c, int microBatchSize, String device, int batchSize, int partitions, boolean shuffle,
                     long seed) {
-            this(c, microBatchSize, device, batchSize, partitions, shuffle, seed, WeightBlocks.blockFloats(64), false, false);
+            this(c, microBatchSize, device, batchSize, partitions, shuffle, seed, WeightBlocks.blockFloats(WeightBlocks.DEFAULT_MB), false, false);
         }
 
         /** GptConfig is not Serializable: the plan carries its numbers and rebuilds it on the executor. */

@@ -51,7 +51,7 @@ public record TrainConfig(
                 s.real("peak_flops", 0),               // MFU's denominator in FLOP/s; 0: this CPU's fp32 FMA peak, measured at start
                                                        // (0.3-1 s); a GPU: its datasheet figure (H200 fp32: 67e12)
                 s.bool("timing", false),               // add compute / broadcast / aggregate / update times to each step line
-                s.real("transfer_block_mb", 64),       // weights and gradients travel in blocks of this many MiB: far below the 2 GB
+                s.real("transfer_block_mb", WeightBlocks.DEFAULT_MB), // weights and gradients travel in blocks of this many MiB: far below the 2 GB
                                                        // limits of Java arrays / Kryo buffers, large enough that per-block costs vanish
                 s.choice("aggregation", "auto", "auto", "tree", "sliced"), // gradient sum: auto = tree under 1 GB of gradient,
                                                        // sliced (reduceByKey over blocks) above, where it beat treeAggregate 1.4-2.5x

@@ -30,6 +30,9 @@ public final class WeightBlocks implements Serializable {
         this.blocks = blocks;
     }
 
+    /** transfer_block_mb's default: far below the 2 GB limits of Java arrays and Kryo buffers, large enough that per-block costs vanish. */
+    public static final double DEFAULT_MB = 64;
+
     /** Floats per block for transfer_block_mb megabytes (MiB), at least one. */
     public static int blockFloats(double megabytes) {
         return (int) Math.max(1, Math.min(Integer.MAX_VALUE - 8, Math.floor(megabytes * (1 << 20) / 4)));
