@@ -2,6 +2,7 @@
 // starting points of init_from, written and read through the Hadoop FileSystem API (file://, hdfs://, s3a://).
 package sparkgpt.driver;
 
+import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;
 import java.io.FileNotFoundException;
 import java.io.IOException;
@@ -10,6 +11,7 @@ import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -264,11 +266,8 @@ public final class Checkpoint {
         Path optPath = new Path(d, OPTIMIZER), statePath = new Path(d, STATE);
         try {
             FileSystem fs = fileSystem(conf, d);
-            SafeTensors opt = readSafeTensors(fs, optPath);
-            for (ParameterLayout.Tensor t : layout.tensors()) {
-                long[] shape = Arrays.stream(t.shape()).asLongStream().toArray();
-                System.arraycopy(opt.requireF32("exp_avg." + t.name(), shape), 0, m, t.offset(), t.size());
-                System.arraycopy(opt.requireF32("exp_avg_sq." + t.name(), shape), 0, v, t.offset(), t.size());
+            try (InputStream in = open(fs, optPath)) {
+                readMoments(SafeTensors.open(in, optPath.toString()), layout, m, v);
             }
             Map<String, Object> s = object(Json.parse(readText(fs, statePath), statePath.toString()), statePath);
             Map<String, Object> data = object(field(s, "data", statePath), statePath);
@@ -347,7 +346,9 @@ public final class Checkpoint {
                     : tok == null && config.vocabSize() >= 50257 ? "gpt2" : null; // OpenAI's GPT-2 on the hub
             ParameterLayout layout = new ParameterLayout(config);
             float[] params = new float[layout.size()];
-            HuggingFaceWeights.load(readSafeTensors(fs, modelPath), layout, params);
+            try (InputStream in = open(fs, modelPath)) {
+                HuggingFaceWeights.load(SafeTensors.open(in, modelPath.toString()), layout, params);
+            }
             return new Model(config, params, tokenizer);
         } catch (FormatException e) {
             throw new UserError(e.getMessage(), e);
@@ -356,10 +357,27 @@ public final class Checkpoint {
         }
     }
 
-    private static SafeTensors readSafeTensors(FileSystem fs, Path path) throws IOException {
-        try (FSDataInputStream in = fs.open(path)) {
-            return SafeTensors.read(new java.io.BufferedInputStream(in, 1 << 20), path.toString());
+    /**
+     * AdamW's moments from optimizer.safetensors, decoded straight into m and v (no second copy of
+     * either: GPT-2 XL's are 6.2 GB each). Every exp_avg.NAME and exp_avg_sq.NAME is checked in the
+     * header before any data is read, in layout order, with the messages of SafeTensors.requireF32;
+     * other tensors are read past.
+     */
+    static void readMoments(SafeTensors.Reader opt, ParameterLayout layout, float[] m, float[] v) throws IOException {
+        Map<String, SafeTensors.Target> plan = new HashMap<>();
+        for (ParameterLayout.Tensor t : layout.tensors()) {
+            long[] shape = Arrays.stream(t.shape()).asLongStream().toArray();
+            opt.requireF32("exp_avg." + t.name(), shape);
+            opt.requireF32("exp_avg_sq." + t.name(), shape);
+            plan.put("exp_avg." + t.name(), SafeTensors.Target.into(m, t.offset()));
+            plan.put("exp_avg_sq." + t.name(), SafeTensors.Target.into(v, t.offset()));
         }
+        opt.readInto(e -> plan.getOrDefault(e.name(), SafeTensors.Target.skip()));
+    }
+
+    /** A buffered stream of path: tensors are decoded from it in 64 KiB chunks. */
+    private static InputStream open(FileSystem fs, Path path) throws IOException {
+        return new BufferedInputStream(fs.open(path), 1 << 20);
     }
 
     static String readText(FileSystem fs, Path path) throws IOException {

@@ -166,8 +166,11 @@ class CheckpointTest {
         Files.write(model, bytes);
         assertTrue(rejected(d).startsWith(model + ": header length 200000000 bytes is over the limit"), rejected(d));
         bytes = Files.readAllBytes(hfDir(tmp.resolve("f")).resolve("model.safetensors"));
-        Files.write(model, java.util.Arrays.copyOf(bytes, bytes.length - 4));
-        assertTrue(rejected(d).startsWith(model + ": "), rejected(d));
+        byte[] truncated = java.util.Arrays.copyOf(bytes, bytes.length - 4);
+        Files.write(model, truncated);
+        assertEquals(assertThrows(sparkgpt.worker.io.FormatException.class,
+                () -> SafeTensors.read(new java.io.ByteArrayInputStream(truncated), model.toString())).getMessage(), rejected(d));
+        assertTrue(rejected(d).startsWith(model + ": tensor 'transformer.ln_f.bias' data_offsets ["), rejected(d));
 
         // a missing file, a missing directory
         d = hfDir(tmp.resolve("g"));
@@ -182,6 +185,113 @@ class CheckpointTest {
         String dir = d.toString();
         UserError e = assertThrows(UserError.class, () -> Checkpoint.load(CONF, dir));
         assertEquals(d.resolve("optimizer.safetensors") + ": no tensor named 'exp_avg.transformer.wte.weight'", e.getMessage());
+    }
+
+    /** The weights, m and v as reading every tensor into its own array and copying it (the in-memory path) gives them. */
+    static float[][] inMemory(Path dir, ParameterLayout layout) throws Exception {
+        float[] params = new float[layout.size()], m = new float[layout.size()], v = new float[layout.size()];
+        HuggingFaceWeights.load(SafeTensors.read(dir.resolve("model.safetensors")), layout, params);
+        Path opt = dir.resolve("optimizer.safetensors");
+        if (Files.exists(opt)) {
+            SafeTensors st = SafeTensors.read(opt);
+            for (ParameterLayout.Tensor t : layout.tensors()) {
+                long[] shape = java.util.Arrays.stream(t.shape()).asLongStream().toArray();
+                System.arraycopy(st.requireF32("exp_avg." + t.name(), shape), 0, m, t.offset(), t.size());
+                System.arraycopy(st.requireF32("exp_avg_sq." + t.name(), shape), 0, v, t.offset(), t.size());
+            }
+        }
+        return new float[][] {params, m, v};
+    }
+
+    /** The message the in-memory path ends in on dir's optimizer.safetensors, read as a stream like Checkpoint reads it. */
+    static String inMemoryMessage(Path opt, ParameterLayout layout) {
+        return assertThrows(sparkgpt.worker.io.FormatException.class, () -> {
+            SafeTensors st;
+            try (var in = new java.io.BufferedInputStream(Files.newInputStream(opt))) {
+                st = SafeTensors.read(in, opt.toString());
+            }
+            for (ParameterLayout.Tensor t : layout.tensors()) {
+                long[] shape = java.util.Arrays.stream(t.shape()).asLongStream().toArray();
+                st.requireF32("exp_avg." + t.name(), shape);
+                st.requireF32("exp_avg_sq." + t.name(), shape);
+            }
+        }).getMessage();
+    }
+
+    static void assertBitIdentical(float[] expected, float[] actual, String what) {
+        assertEquals(expected.length, actual.length, what);
+        for (int i = 0; i < expected.length; i++) {
+            if (Float.floatToRawIntBits(expected[i]) != Float.floatToRawIntBits(actual[i])) {
+                fail(what + " element " + i + ": " + expected[i] + " != " + actual[i]);
+            }
+        }
+    }
+
+    @Test
+    void streamedReadsGiveTheInMemoryPathsWeightsAndMomentsBitForBit(@TempDir Path out) throws Exception {
+        ParameterLayout layout = new ParameterLayout(SHAPE);
+        int n = layout.size();
+        float[] params = random(n, 1);
+        params[0] = -0f;
+        params[n - 1] = Float.MIN_VALUE; // a subnormal
+        Path d = Path.of(write(out, params, adamw(n)));
+        float[][] expected = inMemory(d, layout);
+        Checkpoint.Loaded back = Checkpoint.load(CONF, d.toString());
+        assertBitIdentical(expected[0], back.model().params(), "weights");
+        assertBitIdentical(expected[1], back.m(), "exp_avg");
+        assertBitIdentical(expected[2], back.v(), "exp_avg_sq");
+        assertBitIdentical(params, back.model().params(), "weights as written");
+
+        // Hugging Face directories: without the transformer. prefix, with attn.bias buffers (read past)
+        for (String dir : new String[] {"src/test/resources/interop/hf", "src/test/resources/interop/checkpoint",
+                "../worker/src/test/resources/fixtures/odd"}) {
+            Checkpoint.Model m = Checkpoint.readModel(CONF, dir);
+            assertBitIdentical(inMemory(Path.of(dir), new ParameterLayout(m.config()))[0], m.params(), dir);
+        }
+    }
+
+    @Test
+    void badOptimizerFilesEndInTheInMemoryPathsMessage(@TempDir Path tmp) throws Exception {
+        ParameterLayout layout = new ParameterLayout(SHAPE);
+        Path d = hfDir(tmp.resolve("a"));
+        Path opt = d.resolve("optimizer.safetensors");
+        byte[] good = Files.readAllBytes(opt);
+        SafeTensors st = SafeTensors.read(opt);
+        java.util.function.Function<java.util.function.BiConsumer<String, SafeTensors.Writer>, byte[]> rewrite = change -> {
+            SafeTensors.Writer w = new SafeTensors.Writer().metadata("format", "pt");
+            st.tensors().forEach((name, t) -> change.accept(name, w));
+            return w.toBytes();
+        };
+        Map<String, byte[]> bad = new java.util.LinkedHashMap<>();
+        bad.put("truncated", java.util.Arrays.copyOf(good, good.length - 4));
+        bad.put("trailing bytes", java.util.Arrays.copyOf(good, good.length + 8));
+        bad.put("a moment missing", rewrite.apply((name, w) -> {
+            if (!name.equals("exp_avg_sq.transformer.h.1.mlp.c_fc.bias")) w.f32(name, st.get(name).floats(), st.get(name).shape());
+        }));
+        bad.put("a wrong shape", rewrite.apply((name, w) -> {
+            float[] x = st.get(name).floats();
+            if (name.equals("exp_avg.transformer.h.0.attn.c_proj.weight")) w.f32(name, x, 8, 32);
+            else w.f32(name, x, st.get(name).shape());
+        }));
+        bad.put("a wrong dtype", rewrite.apply((name, w) -> {
+            float[] x = st.get(name).floats();
+            if (name.equals("exp_avg_sq.transformer.wpe.weight")) w.i32(name, new int[x.length], st.get(name).shape());
+            else w.f32(name, x, st.get(name).shape());
+        }));
+        Map<String, String> expected = Map.of(
+                "truncated", "tensor 'exp_avg_sq.transformer.ln_f.bias' data_offsets [",
+                "trailing bytes", "data section has bytes after the last tensor",
+                "a moment missing", "no tensor named 'exp_avg_sq.transformer.h.1.mlp.c_fc.bias'",
+                "a wrong shape", "tensor 'exp_avg.transformer.h.0.attn.c_proj.weight' has shape [8, 32], expected [16, 16]",
+                "a wrong dtype", "tensor 'exp_avg_sq.transformer.wpe.weight' is I32, expected F32");
+        for (Map.Entry<String, byte[]> e : bad.entrySet()) {
+            Files.write(opt, e.getValue());
+            UserError err = assertThrows(UserError.class, () -> Checkpoint.load(CONF, d.toString()), e.getKey());
+            assertEquals(inMemoryMessage(opt, layout), err.getMessage(), e.getKey());
+            assertTrue(err.getMessage().startsWith(opt + ": " + expected.get(e.getKey())), e.getKey() + ": " + err.getMessage());
+        }
+        Files.write(opt, good);
+        assertBitIdentical(inMemory(d, layout)[2], Checkpoint.load(CONF, d.toString()).v(), "repaired");
     }
 
     @Test

@@ -25,6 +25,8 @@ import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
+import java.util.function.Consumer;
 
 /**
  * A parsed safetensors file: tensors in data order plus the {@code __metadata__} strings.
@@ -36,6 +38,12 @@ import java.util.Map;
  * naming the file. F32, I32 and I64 are decoded to Java arrays; other known dtypes are kept as
  * raw little-endian bytes so that a file holding them still opens and only
  * {@link #requireF32(String)} on such a tensor fails.
+ *
+ * <p>{@link #read} holds every tensor of the file at once. {@link #open} reads and checks the header
+ * only; its {@link Reader#readInto} then streams the data in one pass, decoding each F32 tensor
+ * straight into the caller's array (a slice of a flat parameter buffer) or skipping it, so a model
+ * is never held twice: the extra memory is one 64 KiB chunk (plus any tensor the caller asks for as
+ * a temporary array to transform).
  */
 public final class SafeTensors {
     /** The reference implementation's MAX_HEADER_SIZE; a larger header is corrupt or hostile. */
@@ -79,7 +87,7 @@ public final class SafeTensors {
             if (data instanceof float[] f) {
                 return f;
             }
-            throw new FormatException(source, "tensor '" + name + "' is " + dtype + ", expected F32");
+            throw notF32(source, name, dtype);
         }
 
         /** I32 data, or I64 data narrowed to int (token ids); a value outside int is an error. */
@@ -172,11 +180,19 @@ public final class SafeTensors {
     /** The named tensor's data, which must be F32 and have exactly {@code shape}. */
     public float[] requireF32(String name, long... shape) {
         Tensor t = get(name);
-        if (!Arrays.equals(t.shape(), shape)) {
-            throw new FormatException(source, "tensor '" + name + "' has shape " + Arrays.toString(t.shape())
-                    + ", expected " + Arrays.toString(shape));
-        }
+        requireShape(source, name, t.shape(), shape);
         return t.floats();
+    }
+
+    private static void requireShape(String source, String name, long[] actual, long[] expected) {
+        if (!Arrays.equals(actual, expected)) {
+            throw new FormatException(source, "tensor '" + name + "' has shape " + Arrays.toString(actual)
+                    + ", expected " + Arrays.toString(expected));
+        }
+    }
+
+    private static FormatException notF32(String source, String name, String dtype) {
+        return new FormatException(source, "tensor '" + name + "' is " + dtype + ", expected F32");
     }
 
     /** The named tensor's data as ints (I32, or I64 within int range). */
@@ -211,11 +227,207 @@ public final class SafeTensors {
         return read(in, -1, source);
     }
 
-    /** A header entry before its data is read. */
-    private record Entry(String name, String dtype, long[] shape, long begin, long end) {
+    /**
+     * One tensor as the header describes it: name, dtype, shape and its bytes [begin, end) in the
+     * data section (longs: a file, and one tensor in it, may pass 2^31 bytes).
+     */
+    public record Entry(String name, String dtype, long[] shape, long begin, long end) {
+        /** Number of elements: the product of the shape (1 for a scalar). */
+        public long numel() {
+            long n = 1;
+            for (long d : shape) {
+                n *= d;
+            }
+            return n;
+        }
+
+        @Override
+        public String toString() {
+            return name + " " + dtype + Arrays.toString(shape) + " [" + begin + ", " + end + ")";
+        }
+    }
+
+    /**
+     * Where {@link Reader#readInto} puts one tensor: into a float[] at an offset, into a temporary
+     * array handed on to a function (for a tensor that must be transformed, e.g. transposed, on its
+     * way into place), or nowhere (skipped without being allocated).
+     */
+    public static final class Target {
+        private static final Target SKIP = new Target(null, 0, null);
+
+        private final float[] array;
+        private final int offset;
+        private final Consumer<float[]> then;
+
+        private Target(float[] array, int offset, Consumer<float[]> then) {
+            this.array = array;
+            this.offset = offset;
+            this.then = then;
+        }
+
+        /** The tensor is not needed: its bytes are read past, not decoded. */
+        public static Target skip() {
+            return SKIP;
+        }
+
+        /** The tensor's F32 values go to array[offset, offset + numel), which must lie inside the array. */
+        public static Target into(float[] array, int offset) {
+            return new Target(Objects.requireNonNull(array, "array"), offset, null);
+        }
+
+        /** The tensor's F32 values go to a new float[numel], which is then passed to {@code then}. */
+        public static Target temporary(Consumer<float[]> then) {
+            return new Target(null, 0, Objects.requireNonNull(then, "then"));
+        }
+    }
+
+    /** Says, for each tensor as its data is reached (in data order), where its values go. */
+    @FunctionalInterface
+    public interface Sink {
+        Target target(Entry tensor);
+    }
+
+    /**
+     * A file whose header has been read and checked (everything {@link #read} checks before the data)
+     * and whose data has not: {@link #entries()} lets a caller check names, shapes and dtypes before
+     * any data is read; {@link #readInto} then reads the data once.
+     */
+    public static final class Reader {
+        private final InputStream in;
+        private final String source;
+        private final List<Entry> entries;
+        private final Map<String, Entry> byName = new LinkedHashMap<>();
+        private final Map<String, String> metadata;
+        private final long dataLength;
+        private boolean consumed;
+
+        private Reader(InputStream in, String source, List<Entry> entries, Map<String, String> metadata, long dataLength) {
+            this.in = in;
+            this.source = source;
+            this.entries = Collections.unmodifiableList(entries);
+            for (Entry e : entries) {
+                byName.put(e.name(), e);
+            }
+            this.metadata = Collections.unmodifiableMap(metadata);
+            this.dataLength = dataLength;
+        }
+
+        /** Where this is read from, as used in error messages. */
+        public String source() {
+            return source;
+        }
+
+        /** The tensors in the order of their data. */
+        public List<Entry> entries() {
+            return entries;
+        }
+
+        /** The {@code __metadata__} strings (empty when the file has none). */
+        public Map<String, String> metadata() {
+            return metadata;
+        }
+
+        public boolean contains(String name) {
+            return byName.containsKey(name);
+        }
+
+        /**
+         * The named tensor's entry, which must be F32 with exactly {@code shape}: the checks, and
+         * messages, of {@link SafeTensors#requireF32(String, long...)}.
+         */
+        public Entry requireF32(String name, long... shape) {
+            Entry e = byName.get(name);
+            if (e == null) {
+                throw new FormatException(source, "no tensor named '" + name + "'");
+            }
+            requireShape(source, name, e.shape(), shape);
+            if (!e.dtype().equals("F32")) {
+                throw notF32(source, name, e.dtype());
+            }
+            return e;
+        }
+
+        /**
+         * Reads the data section once, asking {@code sink} where each tensor goes as its data is
+         * reached. A tensor sent to an array must be F32 (else the message of
+         * {@link Tensor#floats()}); a truncated file, or bytes after the last tensor, are reported as
+         * {@link #read} reports them. On an error the arrays hold part of the file.
+         */
+        public void readInto(Sink sink) throws IOException {
+            pass((e, chunk) -> {
+                Target t = Objects.requireNonNull(sink.target(e), "sink's target for " + e.name());
+                long bytes = e.end() - e.begin();
+                if (t == Target.SKIP) {
+                    discard(in, bytes, chunk);
+                    return;
+                }
+                if (!e.dtype().equals("F32")) {
+                    throw notF32(source, e.name(), e.dtype());
+                }
+                long numel = e.numel(); // at most MAX_ARRAY (parseEntry)
+                float[] out = t.array != null ? t.array : new float[(int) numel];
+                if (t.offset < 0 || t.offset + numel > out.length) {
+                    throw new IllegalArgumentException("tensor '" + e.name() + "' of " + numel + " elements does not fit at "
+                            + t.offset + " in an array of " + out.length);
+                }
+                decodeF32(in, bytes, out, t.offset, chunk);
+                if (t.then != null) {
+                    t.then.accept(out);
+                }
+            });
+        }
+
+        /** Every tensor decoded into its own array: {@link #read}. */
+        private SafeTensors readAll() throws IOException {
+            LinkedHashMap<String, Tensor> tensors = new LinkedHashMap<>();
+            pass((e, chunk) -> tensors.put(e.name(), new Tensor(source, e.name(), e.dtype(), e.shape(), decode(in, e, chunk, source))));
+            return new SafeTensors(source, tensors, metadata);
+        }
+
+        private interface EntryReader {
+            void read(Entry e, byte[] chunk) throws IOException;
+        }
+
+        /** entries are sorted by offset and contiguous from 0 (validateLayout): the data is read in one pass. */
+        private void pass(EntryReader reader) throws IOException {
+            if (consumed) {
+                throw new IllegalStateException(source + ": the data has already been read");
+            }
+            consumed = true;
+            byte[] chunk = new byte[CHUNK];
+            for (Entry en : entries) {
+                try {
+                    reader.read(en, chunk);
+                } catch (EOFException eof) {
+                    throw new FormatException(source, "tensor '" + en.name() + "' data_offsets [" + en.begin() + ", "
+                            + en.end() + "] run past the end of the file");
+                }
+            }
+            if (dataLength < 0 && in.read() != -1) {
+                throw new FormatException(source, "data section has bytes after the last tensor (ends at offset "
+                        + (entries.isEmpty() ? 0 : entries.get(entries.size() - 1).end())
+                        + "); tensors must cover it exactly");
+            }
+        }
     }
 
     private static SafeTensors read(InputStream in, long fileLength, String source) throws IOException {
+        return open(in, fileLength, source).readAll();
+    }
+
+    /**
+     * Reads and checks the header of a stream of unknown length; a file truncated inside the data,
+     * or bytes after the last tensor, are reported by {@link Reader#readInto}. Does not close {@code in}.
+     */
+    public static Reader open(InputStream in, String source) throws IOException {
+        return open(in, -1, source);
+    }
+
+    /**
+     * Reads and checks the header of a file of {@code fileLength} bytes (-1: unknown), including that
+     * the tensors cover the data section exactly. Does not close {@code in}.
+     */
+    public static Reader open(InputStream in, long fileLength, String source) throws IOException {
         byte[] prefix = new byte[8];
         int got = readUpTo(in, prefix, 0, 8);
         if (got < 8) {
@@ -263,26 +475,7 @@ public final class SafeTensors {
 
         long dataLength = fileLength >= 0 ? fileLength - 8 - headerLength : -1;
         validateLayout(entries, dataLength, source);
-
-        // entries are now sorted by offset and contiguous from 0: read the data in one pass
-        LinkedHashMap<String, Tensor> tensors = new LinkedHashMap<>();
-        byte[] chunk = new byte[CHUNK];
-        for (Entry en : entries) {
-            Object data;
-            try {
-                data = decode(in, en, chunk);
-            } catch (EOFException eof) {
-                throw new FormatException(source, "tensor '" + en.name() + "' data_offsets [" + en.begin() + ", "
-                        + en.end() + "] run past the end of the file");
-            }
-            tensors.put(en.name(), new Tensor(source, en.name(), en.dtype(), en.shape(), data));
-        }
-        if (dataLength < 0 && in.read() != -1) {
-            throw new FormatException(source, "data section has bytes after the last tensor (ends at offset "
-                    + (entries.isEmpty() ? 0 : entries.get(entries.size() - 1).end())
-                    + "); tensors must cover it exactly");
-        }
-        return new SafeTensors(source, tensors, metadata);
+        return new Reader(in, source, entries, metadata, dataLength);
     }
 
     private static Map<String, String> parseMetadata(Object value, String source) {
@@ -400,47 +593,66 @@ public final class SafeTensors {
         }
     }
 
-    /** Reads one tensor's bytes from {@code in} and decodes them to its Java array. */
-    private static Object decode(InputStream in, Entry e, byte[] chunk) throws IOException {
-        int n = (int) (e.end() - e.begin());
+    /** Reads one tensor's bytes from {@code in} and decodes them to its own Java array. */
+    private static Object decode(InputStream in, Entry e, byte[] chunk, String source) throws IOException {
+        long n = e.end() - e.begin(); // bytes; the element count is at most MAX_ARRAY (parseEntry)
         switch (e.dtype()) {
             case "F32": {
-                float[] out = new float[n / 4];
-                for (int done = 0; done < n; ) {
-                    int len = Math.min(chunk.length, n - done);
-                    readFully(in, chunk, len);
-                    ByteBuffer.wrap(chunk, 0, len).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(out, done / 4, len / 4);
-                    done += len;
-                }
+                float[] out = new float[(int) (n / 4)];
+                decodeF32(in, n, out, 0, chunk);
                 return out;
             }
             case "I32": {
-                int[] out = new int[n / 4];
-                for (int done = 0; done < n; ) {
-                    int len = Math.min(chunk.length, n - done);
+                int[] out = new int[(int) (n / 4)];
+                for (long done = 0; done < n; ) {
+                    int len = (int) Math.min(chunk.length, n - done);
                     readFully(in, chunk, len);
-                    ByteBuffer.wrap(chunk, 0, len).order(ByteOrder.LITTLE_ENDIAN).asIntBuffer().get(out, done / 4, len / 4);
+                    ByteBuffer.wrap(chunk, 0, len).order(ByteOrder.LITTLE_ENDIAN).asIntBuffer().get(out, (int) (done / 4), len / 4);
                     done += len;
                 }
                 return out;
             }
             case "I64": {
-                long[] out = new long[n / 8];
-                for (int done = 0; done < n; ) {
-                    int len = Math.min(chunk.length, n - done);
+                long[] out = new long[(int) (n / 8)];
+                for (long done = 0; done < n; ) {
+                    int len = (int) Math.min(chunk.length, n - done);
                     readFully(in, chunk, len);
-                    ByteBuffer.wrap(chunk, 0, len).order(ByteOrder.LITTLE_ENDIAN).asLongBuffer().get(out, done / 8, len / 8);
+                    ByteBuffer.wrap(chunk, 0, len).order(ByteOrder.LITTLE_ENDIAN).asLongBuffer().get(out, (int) (done / 8), len / 8);
                     done += len;
                 }
                 return out;
             }
             default: {
-                byte[] out = new byte[n];
-                if (readUpTo(in, out, 0, n) < n) {
-                    throw new EOFException();
+                if (n > MAX_ARRAY) {
+                    throw new FormatException(source, "tensor '" + e.name() + "' is " + n + " bytes of " + e.dtype()
+                            + ", more than one Java array holds");
                 }
+                byte[] out = new byte[(int) n];
+                readFully(in, out, out.length);
                 return out;
             }
+        }
+    }
+
+    /** Decodes {@code bytes} bytes of little-endian F32 from {@code in} into out[offset, offset + bytes / 4). */
+    private static void decodeF32(InputStream in, long bytes, float[] out, int offset, byte[] chunk) throws IOException {
+        for (long done = 0; done < bytes; ) {
+            int len = (int) Math.min(chunk.length, bytes - done);
+            readFully(in, chunk, len);
+            ByteBuffer.wrap(chunk, 0, len).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(out, offset + (int) (done / 4), len / 4);
+            done += len;
+        }
+    }
+
+    /**
+     * Reads past {@code bytes} bytes. Read rather than {@link InputStream#skip}, which on a file may
+     * move past its end without saying so: a truncated file must still be reported.
+     */
+    private static void discard(InputStream in, long bytes, byte[] chunk) throws IOException {
+        for (long done = 0; done < bytes; ) {
+            int len = (int) Math.min(chunk.length, bytes - done);
+            readFully(in, chunk, len);
+            done += len;
         }
     }
 

@@ -10,14 +10,18 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.api.function.Executable;
@@ -146,19 +150,37 @@ class SafeTensorsTest {
         return "\"" + name + "\":{\"dtype\":\"" + dtype + "\",\"shape\":" + shape + ",\"data_offsets\":[" + begin + "," + end + "]}";
     }
 
-    /** Checks the bytes are rejected, from memory and from a stream, naming the file. */
+    /**
+     * Checks the bytes are rejected naming the file, and that streaming them (every tensor read
+     * past, or every tensor decoded) ends in the very same message.
+     */
     private static void expectRejected(byte[] bytes, String expected) {
-        expectError(() -> SafeTensors.read(bytes, SRC), expected);
+        String message = expectError(() -> SafeTensors.read(bytes, SRC), expected);
+        expectStreamedTheSame(message, () -> SafeTensors.open(new ByteArrayInputStream(bytes), bytes.length, SRC));
     }
 
-    private static void expectError(Executable call, String expected) {
+    private static String expectError(Executable call, String expected) {
         FormatException e = assertThrows(FormatException.class, call);
         assertTrue(e.getMessage().startsWith(SRC), "message must name the file: " + e.getMessage());
         assertTrue(e.getMessage().contains(expected), e.getMessage() + "\n  should contain: " + expected);
+        return e.getMessage();
     }
 
     private static void expectRejectedFromStream(byte[] bytes, String expected) {
-        expectError(() -> SafeTensors.read(new ByteArrayInputStream(bytes), SRC), expected);
+        String message = expectError(() -> SafeTensors.read(new ByteArrayInputStream(bytes), SRC), expected);
+        expectStreamedTheSame(message, () -> SafeTensors.open(new ByteArrayInputStream(bytes), SRC));
+    }
+
+    private interface Opener {
+        SafeTensors.Reader open() throws IOException;
+    }
+
+    private static void expectStreamedTheSame(String message, Opener opener) {
+        FormatException skipped = assertThrows(FormatException.class, () -> opener.open().readInto(e -> SafeTensors.Target.skip()));
+        assertEquals(message, skipped.getMessage(), "read past");
+        FormatException decoded = assertThrows(FormatException.class,
+                () -> opener.open().readInto(e -> SafeTensors.Target.temporary(values -> { })));
+        assertEquals(message, decoded.getMessage(), "decoded");
     }
 
     @Test
@@ -258,6 +280,134 @@ class SafeTensorsTest {
         assertArrayEquals(new float[] {1f}, st.requireF32("a"));
         assertArrayEquals(new float[] {2f}, st.requireF32("b"));
         assertEquals(List.of("a", "b"), List.copyOf(st.tensors().keySet()), "ordered by data offset");
+    }
+
+    // ------------------------------------------------------------ streaming
+
+    @Test
+    void streamsEachTensorIntoItsSliceOfAnArrayOrSkipsIt() throws IOException {
+        byte[] bytes = sample();
+        SafeTensors.Reader r = SafeTensors.open(new ByteArrayInputStream(bytes), bytes.length, "mem");
+        assertEquals(List.of("w", "tokens", "scalar", "empty"), r.entries().stream().map(SafeTensors.Entry::name).toList());
+        assertEquals(Map.of("format", "pt"), r.metadata());
+        assertTrue(r.contains("tokens"));
+        SafeTensors.Entry w = r.requireF32("w", 2, 3);
+        assertEquals(6, w.numel());
+        assertEquals(0, w.begin());
+        assertEquals(24, w.end());
+
+        float[] flat = new float[12];
+        Arrays.fill(flat, 9f);
+        List<float[]> handedOn = new ArrayList<>();
+        List<String> asked = new ArrayList<>();
+        r.readInto(e -> {
+            asked.add(e.name());
+            return switch (e.name()) {
+                case "w" -> SafeTensors.Target.into(flat, 3);
+                case "scalar" -> SafeTensors.Target.temporary(handedOn::add);
+                case "empty" -> SafeTensors.Target.into(flat, 12); // no elements: fits at the very end
+                default -> SafeTensors.Target.skip(); // the I32 tensor: read past, never decoded
+            };
+        });
+        assertEquals(List.of("w", "tokens", "scalar", "empty"), asked, "in data order");
+        assertArrayEquals(new float[] {9f, 9f, 9f, 1.5f, -2f, Float.MIN_VALUE, Float.MAX_VALUE, -0f, 3e-8f, 9f, 9f, 9f}, flat);
+        assertEquals(1, handedOn.size());
+        assertArrayEquals(new float[] {42f}, handedOn.get(0));
+        assertThrows(IllegalStateException.class, () -> r.readInto(e -> SafeTensors.Target.skip()), "the data is read once");
+    }
+
+    @Test
+    void streamingGivesTheSameValuesAsReadingTheWholeFile() throws IOException {
+        float[] big = new float[100_002]; // several decode chunks, the last one partial
+        Random random = new Random(5);
+        for (int i = 0; i < big.length; i++) {
+            big[i] = (float) random.nextGaussian();
+        }
+        big[17] = Float.NaN;
+        big[18] = Float.intBitsToFloat(0x7fc00001); // a NaN payload must survive
+        big[19] = Float.NEGATIVE_INFINITY;
+        byte[] bytes = new SafeTensors.Writer().f32("a", new float[] {1f, 2f}, 2).f32("big", big, 2, 50_001)
+                .f32("c", new float[] {-3f}, 1).toBytes();
+        SafeTensors whole = SafeTensors.read(bytes, "mem");
+        float[] flat = new float[2 + big.length + 1];
+        SafeTensors.open(new ByteArrayInputStream(bytes), "mem").readInto(e -> SafeTensors.Target.into(flat, (int) (e.begin() / 4)));
+        int at = 0;
+        for (String name : List.of("a", "big", "c")) {
+            float[] expected = whole.requireF32(name);
+            for (int i = 0; i < expected.length; i++, at++) {
+                assertEquals(Float.floatToRawIntBits(expected[i]), Float.floatToRawIntBits(flat[at]), name + "[" + i + "]");
+            }
+        }
+        assertEquals(flat.length, at);
+    }
+
+    @Test
+    void streamingChecksWhatTheCallerAsksFor() throws IOException {
+        byte[] bytes = sample();
+        SafeTensors.Reader r = SafeTensors.open(new ByteArrayInputStream(bytes), SRC);
+        // the header checks of SafeTensors.requireF32, with its messages
+        SafeTensors whole = SafeTensors.read(bytes, SRC);
+        assertEquals(assertThrows(FormatException.class, () -> whole.requireF32("w", 3, 2)).getMessage(),
+                expectError(() -> r.requireF32("w", 3, 2), "tensor 'w' has shape [2, 3], expected [3, 2]"));
+        assertEquals(assertThrows(FormatException.class, () -> whole.requireF32("tokens", 4)).getMessage(),
+                expectError(() -> r.requireF32("tokens", 4), "tensor 'tokens' is I32, expected F32"));
+        assertEquals(assertThrows(FormatException.class, () -> whole.requireF32("nope")).getMessage(),
+                expectError(() -> r.requireF32("nope"), "no tensor named 'nope'"));
+        // an array target for a tensor that is not F32
+        expectError(() -> SafeTensors.open(new ByteArrayInputStream(bytes), SRC)
+                .readInto(e -> SafeTensors.Target.into(new float[100], 0)), "tensor 'tokens' is I32, expected F32");
+        // a slice that does not fit is the caller's mistake, not the file's
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> SafeTensors.open(new ByteArrayInputStream(bytes), SRC)
+                .readInto(t -> t.name().equals("w") ? SafeTensors.Target.into(new float[8], 3) : SafeTensors.Target.skip()));
+        assertTrue(e.getMessage().contains("tensor 'w' of 6 elements does not fit at 3 in an array of 8"), e.getMessage());
+    }
+
+    /** A file of 8 + header + data bytes whose data is made up as it is read: zeros, then {@code tail}. */
+    private static InputStream madeUp(String header, long dataBytes, byte[] tail) {
+        byte[] head = fileWithLength(header.length(), header.getBytes(StandardCharsets.UTF_8), new byte[0]);
+        long length = head.length + dataBytes;
+        return new InputStream() {
+            long at;
+
+            @Override
+            public int read() {
+                byte[] one = new byte[1];
+                return read(one, 0, 1) < 0 ? -1 : one[0] & 0xff;
+            }
+
+            @Override
+            public int read(byte[] b, int off, int len) {
+                if (at >= length) return -1;
+                int n = (int) Math.min(len, length - at);
+                Arrays.fill(b, off, off + n, (byte) 0);
+                for (int i = 0; i < n && at + i < head.length; i++) {
+                    b[off + i] = head[(int) (at + i)];
+                }
+                long tailStart = length - tail.length;
+                for (long p = Math.max(at, tailStart); p < at + n; p++) {
+                    b[off + (int) (p - at)] = tail[(int) (p - tailStart)];
+                }
+                at += n;
+                return n;
+            }
+        };
+    }
+
+    @Test
+    void offsetsPast2To31BytesStream() throws IOException {
+        // a first tensor of 2^31 + 8 bytes, then one that begins past 2^31 in the data section
+        long big = (1L << 31) + 8;
+        String header = "{" + entry("big", "F32", "[" + big / 4 + "]", 0, big) + ","
+                + entry("w", "F32", "[2]", big, big + 8) + "}";
+        byte[] tail = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putFloat(-1.25f).putFloat(7f).array();
+        float[] out = new float[4];
+        SafeTensors.Reader r = SafeTensors.open(madeUp(header, big + 8, tail), SRC);
+        assertEquals(big, r.requireF32("w", 2).begin());
+        r.readInto(e -> e.name().equals("w") ? SafeTensors.Target.into(out, 1) : SafeTensors.Target.skip());
+        assertArrayEquals(new float[] {0f, -1.25f, 7f, 0f}, out);
+        // and the end of such a file is still checked: 4 bytes short
+        expectError(() -> SafeTensors.open(madeUp(header, big + 4, new byte[0]), SRC).readInto(e -> SafeTensors.Target.skip()),
+                "tensor 'w' data_offsets [" + big + ", " + (big + 8) + "] run past the end of the file");
     }
 
     @Test
