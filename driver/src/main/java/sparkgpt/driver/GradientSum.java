@@ -37,6 +37,9 @@ public final class GradientSum implements Serializable {
         float[][] grads;
         /** Serialized as bfloat16 (16 bits a value) instead of fp32. */
         boolean bf16;
+        /** Instead of grads: a model's own gradient buffer, lent until written, whose blocks of blockFloats are written from it. */
+        transient float[] flat;
+        transient int blockFloats;
         /** Run once the gradient has been written (it may be a model's own buffer, lent until then). */
         transient Runnable afterWrite;
 
@@ -56,21 +59,52 @@ public final class GradientSum implements Serializable {
             out.writeInt(size);
             out.writeDouble(lossSum);
             out.writeBoolean(bf16);
-            out.writeInt(grads == null ? -1 : grads.length);
-            if (grads == null) return;
-            for (float[] g : grads) {
-                out.writeInt(g.length);
+            int n = grads != null ? grads.length : flat != null ? WeightBlocks.count(flat.length, blockFloats) : -1;
+            out.writeInt(n);
+            if (n < 0) return;
+            for (int k = 0; k < n; k++) {
+                float[] src = grads != null ? grads[k] : flat;
+                int from = grads != null ? 0 : (int) WeightBlocks.offset(k, blockFloats);
+                int len = grads != null ? src.length : WeightBlocks.length(k, flat.length, blockFloats);
+                out.writeInt(len);
                 if (bf16) {
-                    for (float x : g) out.writeShort(BFloat16.bits(x));
+                    for (int i = from; i < from + len; i++) out.writeShort(BFloat16.bits(src[i]));
                 } else {
-                    out.writeFloats(g);
+                    writeFloats(out, src, from, len);
                 }
             }
             released();
         }
 
+        /** A slice of src as writeFloats would write it: whole arrays as they are, slices through a bounded chunk. */
+        static void writeFloats(Output out, float[] src, int from, int len) {
+            if (from == 0 && len == src.length) {
+                out.writeFloats(src);
+                return;
+            }
+            float[] chunk = new float[Math.min(CHUNK, len)];
+            for (int i = 0; i < len; i += CHUNK) {
+                int n = Math.min(CHUNK, len - i);
+                if (n < chunk.length) chunk = new float[n]; // the ragged tail: Kryo 4 writes whole arrays only
+                System.arraycopy(src, from + i, chunk, 0, n);
+                out.writeFloats(chunk);
+            }
+        }
+
+        /** Values per chunk when a slice is written: 256 KiB of floats, whatever the block size. */
+        static final int CHUNK = 1 << 16;
+
+        /** The lent buffer's blocks as arrays of their own (before any arithmetic on them). */
+        void materialize() {
+            if (grads == null && flat != null) {
+                grads = GradientStep.blocks(flat, blockFloats);
+                flat = null;
+            }
+        }
+
         /** Java serialization (spark.serializer = JavaSerializer) also gives a lent model back. */
         private void writeObject(java.io.ObjectOutputStream out) throws java.io.IOException {
+            materialize();
             out.defaultWriteObject();
             released();
         }
@@ -113,6 +147,8 @@ public final class GradientSum implements Serializable {
     public static GradientSum add(GradientSum sum, GradientStep.Partial p) {
         long t0 = System.nanoTime();
         Segment seg = new Segment(p.partition, 1, p.lossSum, p.grads, p.bf16);
+        seg.flat = p.flat;
+        seg.blockFloats = p.blockFloats;
         seg.afterWrite = p.afterSerialized;
         sum.segments.add(seg);
         sum.computeMs = Math.max(sum.computeMs, p.computeMs);
@@ -195,6 +231,8 @@ public final class GradientSum implements Serializable {
             Segment l = segments.get(i), r = segments.get(i + 1);
             if (l.size == r.size && l.lo % (2 * l.size) == 0 && r.lo == l.lo + l.size) {
                 l.lossSum += r.lossSum;
+                l.materialize();
+                r.materialize();
                 if (l.grads != null) addInto(l.grads, r.grads);
                 if (r.afterWrite != null) { // both ran in one task (never with one partition a task): r's array is added
                     Runnable a = l.afterWrite, b = r.afterWrite;
@@ -218,6 +256,7 @@ public final class GradientSum implements Serializable {
 
     /** Summed gradient blocks over all partitions (reuses a partial's arrays). */
     public float[][] gradients() {
+        for (Segment seg : segments) seg.materialize();
         float[][] total = segments.get(0).grads;
         for (int k = 1; k < segments.size(); k++) addInto(total, segments.get(k).grads);
         return total;
