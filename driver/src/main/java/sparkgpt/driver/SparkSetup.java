@@ -16,7 +16,7 @@ public final class SparkSetup {
 
     /** Every class that crosses the wire: Kryo with registrationRequired fails loudly on a forgotten one. */
     static final Class<?>[] KRYO_CLASSES = {
-            float[].class, int[].class, char[].class, long[].class, double[].class, byte[].class, Object[].class,
+            float[].class, short[].class, int[].class, char[].class, long[].class, double[].class, byte[].class, Object[].class,
             TokenBlock.class, GradientStep.Partial.class, GradientStep.Partial[].class,
             GradientSum.class, GradientSum.Segment.class, java.util.ArrayList.class, float[][].class,
             scala.Tuple2.class, scala.Tuple2[].class,

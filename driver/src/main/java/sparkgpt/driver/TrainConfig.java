@@ -14,7 +14,7 @@ public record TrainConfig(
         double gradClip, int maxBadSteps, int evalInterval, int evalBatches, long seed, boolean shuffle, int partitions,
         int ckptInterval, int keepCheckpoints,
         String device, String master, double peakFlops, boolean timing,
-        double transferBlockMb, String aggregation, String gradDtype,
+        double transferBlockMb, String aggregation, String gradDtype, String weightDtype,
         Map<String, String> resolved) implements Serializable {
 
     public static TrainConfig from(Settings s) {
@@ -56,6 +56,9 @@ public record TrainConfig(
                 s.choice("aggregation", "auto", "auto", "tree", "sliced"), // gradient sum: auto = tree under 1 GB of gradient,
                                                        // sliced (reduceByKey over blocks) above, where it beat treeAggregate 1.4-2.5x
                 s.choice("grad_dtype", "fp32", "fp32", "bf16"), // bf16 ships gradients at 16 bits (half the bytes), summed in fp32
+                s.choice("weight_dtype", "fp32", "fp32", "bf16"), // bf16 broadcasts weights at 16 bits (half the bytes), expanded to
+                                                       // fp32 on the executors; the driver keeps fp32 master weights and AdamW
+                                                       // state (FSDP's param_dtype). fp32 by default: the forward sees exact weights
                 s.resolved());                         // what trainer_state.json records
         positive(s, "batch_size", c.batchSize);
         positive(s, "micro_batch_size", c.microBatchSize);

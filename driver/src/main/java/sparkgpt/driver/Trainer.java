@@ -135,6 +135,9 @@ public final class Trainer {
         GradientStep.Plan plan = new GradientStep.Plan(model, m, cfg.device(), B, partitions, cfg.shuffle(), cfg.seed(),
                 blockFloats, cfg.gradDtype().equals("bf16"), aggregation.equals("tree"));
         int blocks = WeightBlocks.count(layout.size(), blockFloats);
+        // weight_dtype = bf16: each step broadcasts the weights rounded to bfloat16; params, AdamW's
+        // moments and the checkpoints stay fp32, and an eval broadcasts fp32 (val losses comparable across runs)
+        boolean weightsBf16 = cfg.weightDtype().equals("bf16");
         float[] flatGrads = blocks > 1 ? new float[layout.size()] : null; // the summed blocks, reused every step
         // sliced: two reducers per executor, and enough that none collects more than 8 blocks (512 MB by default)
         int reducers = Math.min(blocks, Math.max(2 * defaultPartitions(sc), (blocks + 7) / 8));
@@ -155,9 +158,10 @@ public final class Trainer {
         System.out.printf(Locale.ROOT, "step: %d sequences (%,d tokens) = %d partitions x %d micro-batches x %d; device %s; shuffle %s%n",
                 B, (long) B * T, partitions, per / m, m, device, cfg.shuffle());
         int blockSize = Math.min(blockFloats, layout.size());
-        System.out.printf(Locale.ROOT, "transfer: %d block(s) of up to %,d floats (%.3g MB), aggregation %s%s, gradients %s%n",
-                blocks, blockSize, blockSize * 4 / 1048576.0, aggregation,
-                aggregation.equals("sliced") ? " over " + reducers + " reducers" : "", cfg.gradDtype());
+        System.out.printf(Locale.ROOT, "transfer: %d block(s) of up to %,d floats (%.3g MB), aggregation %s%s, weights %s%s,"
+                        + " gradients %s%n", blocks, blockSize, blockSize * 4 / 1048576.0, aggregation,
+                aggregation.equals("sliced") ? " over " + reducers + " reducers" : "", cfg.weightDtype(),
+                weightsBf16 ? " (eval: fp32)" : "", cfg.gradDtype());
         System.out.println("mfu: against " + peak.source());
 
         int first = resumed != null ? resumed.state().step() : 0;
@@ -194,7 +198,7 @@ public final class Trainer {
 
                 // one distributed step: broadcast, per-partition gradients, ordered sum
                 long t0 = System.nanoTime();
-                WeightBlocks weights = WeightBlocks.broadcast(sc, params, blockFloats);
+                WeightBlocks weights = WeightBlocks.broadcast(sc, params, blockFloats, weightsBf16);
                 long t1 = System.nanoTime();
                 sc.setJobDescription("step " + (step + 1));
                 JavaRDD<GradientStep.Partial> partials = trainBlocks.mapPartitionsWithIndex(
@@ -296,7 +300,10 @@ public final class Trainer {
         return Double.isFinite(x) ? String.format(Locale.ROOT, "%.6f", x) : "null";
     }
 
-    /** Mean loss over eval_batches batches of the val split, in order, forward only. */
+    /**
+     * Mean loss over eval_batches batches of the val split, in order, forward only. The weights always travel
+     * as fp32, whatever weight_dtype: val losses stay comparable across runs and measure the master weights.
+     */
     static double evaluate(JavaSparkContext sc, JavaRDD<TokenBlock> valBlocks, float[] params, GradientStep.Plan plan,
                            int batches, int step) {
         WeightBlocks weights = WeightBlocks.broadcast(sc, params, plan.blockFloats());

@@ -1,5 +1,6 @@
 // How the flat weight and gradient vectors are cut into blocks that travel separately: one Spark
-// broadcast per weight block, one serialized array per gradient block, none over transfer_block_mb.
+// broadcast per weight block (fp32, or bfloat16 bits with weight_dtype = bf16), one serialized array
+// per gradient block, none over transfer_block_mb.
 package sparkgpt.driver;
 
 import java.io.Serializable;
@@ -8,6 +9,7 @@ import java.util.Arrays;
 import java.util.List;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.broadcast.Broadcast;
+import sparkgpt.kernels.cpu.Parallel;
 
 /**
  * A model of P floats travels as ceil(P / B) blocks of B floats (the last one ragged). Java arrays,
@@ -16,17 +18,25 @@ import org.apache.spark.broadcast.Broadcast;
  * floats, and the executor still copies them into its model's one flat parameter buffer.
  * <p>
  * This object is what a task's closure carries: the list of block broadcasts (a few bytes each).
+ * <p>
+ * With bf16 each block is broadcast as the bfloat16 bits of its weights (a short[], half the bytes),
+ * rounded to nearest even on the driver, and the executor expands them into its fp32 flat buffer: the
+ * driver keeps the fp32 master weights, as PyTorch FSDP's MixedPrecision(param_dtype=torch.bfloat16)
+ * does with the parameters it gathers. Block boundaries do not change the bits (rounding is per value).
  */
 public final class WeightBlocks implements Serializable {
     /** Floats per block (the last block may be shorter). */
     public final int blockFloats;
     /** Floats in all. */
     public final int size;
-    private final List<Broadcast<float[]>> blocks;
+    /** The weights travel as bfloat16 bits (each block a short[]), else as fp32 (each a float[]). */
+    public final boolean bf16;
+    private final List<Broadcast<?>> blocks;
 
-    private WeightBlocks(int blockFloats, int size, List<Broadcast<float[]>> blocks) {
+    private WeightBlocks(int blockFloats, int size, boolean bf16, List<Broadcast<?>> blocks) {
         this.blockFloats = blockFloats;
         this.size = size;
+        this.bf16 = bf16;
         this.blocks = blocks;
     }
 
@@ -58,9 +68,24 @@ public final class WeightBlocks implements Serializable {
      * local mode the broadcast value IS params, so params must not change until {@link #destroy}).
      */
     public static WeightBlocks broadcast(JavaSparkContext sc, float[] params, int blockFloats) {
+        return broadcast(sc, params, blockFloats, false);
+    }
+
+    /**
+     * With bf16, broadcasts each block as its bfloat16 bits ({@link BFloat16#toBits}, on all the driver's
+     * cores); params itself is not changed and may change once this returns.
+     */
+    public static WeightBlocks broadcast(JavaSparkContext sc, float[] params, int blockFloats, boolean bf16) {
         int n = count(params.length, blockFloats);
-        List<Broadcast<float[]>> list = new ArrayList<>(n);
-        if (n == 1) {
+        List<Broadcast<?>> list = new ArrayList<>(n);
+        if (bf16) {
+            for (int k = 0; k < n; k++) {
+                int from = (int) offset(k, blockFloats), len = length(k, params.length, blockFloats);
+                short[] bits = new short[len];
+                Parallel.parallelFor(len, (lo, hi) -> BFloat16.toBits(params, from + lo, bits, lo, hi - lo));
+                list.add(sc.broadcast(bits));
+            }
+        } else if (n == 1) {
             list.add(sc.broadcast(params));
         } else {
             for (int k = 0; k < n; k++) {
@@ -68,26 +93,32 @@ public final class WeightBlocks implements Serializable {
                 list.add(sc.broadcast(Arrays.copyOfRange(params, from, from + length(k, params.length, blockFloats))));
             }
         }
-        return new WeightBlocks(blockFloats, params.length, list);
+        return new WeightBlocks(blockFloats, params.length, bf16, list);
     }
 
     public int blocks() {
         return blocks.size();
     }
 
-    /** Fetches every block (on an executor) and copies it into the model's flat buffer. */
+    /** Fetches every block (on an executor) and copies it into the model's flat buffer (bf16: expanded to fp32). */
     public void copyInto(float[] into) {
         if (into.length != size) {
             throw new IllegalArgumentException("parameter vector has " + size + " floats, model expects " + into.length);
         }
         for (int k = 0; k < blocks.size(); k++) {
-            float[] b = blocks.get(k).value();
-            System.arraycopy(b, 0, into, (int) offset(k, blockFloats), b.length);
+            int at = (int) offset(k, blockFloats);
+            Object b = blocks.get(k).value();
+            if (b instanceof short[] bits) {
+                Parallel.parallelFor(bits.length, (lo, hi) -> BFloat16.toFloats(bits, lo, into, at + lo, hi - lo));
+            } else {
+                float[] f = (float[]) b;
+                System.arraycopy(f, 0, into, at, f.length);
+            }
         }
     }
 
     /** Removes every block from the driver and the executors (after the job that read them). */
     public void destroy() {
-        for (Broadcast<float[]> b : blocks) b.destroy();
+        for (Broadcast<?> b : blocks) b.destroy();
     }
 }

@@ -48,6 +48,76 @@ class BFloat16Test {
         assertEquals(0x0000, bits(0.0f));
     }
 
+    /** Edge values: signed zeros, subnormals, ties, the largest finite values, infinities, NaNs (low payload too). */
+    static final int[] EDGE_BITS = {
+            0x00000000, 0x80000000, 0x00000001, 0x80000001, 0x00008000, 0x00018000, 0x0000ffff, 0x007fffff,
+            0x00800000, 0x3f800000, 0xbf800000, 0x3f808000, 0x3f818000, 0x3f808001, 0x3f807fff, 0x3f80ffff,
+            0x7f7f0000, 0x7f7f7fff, 0x7f7f8000, 0x7f7fffff, 0xff7fffff, 0x7f800000, 0xff800000, 0x7f800001,
+            0xff800001, 0x7fc00000, 0xffc00000, 0x7fffffff, 0xffffffff, 0x7f80ffff, 0x7f810000,
+    };
+
+    @Test
+    void bulkConversionsGiveTheScalarBits() {
+        java.util.Random random = new java.util.Random(42);
+        int n = EDGE_BITS.length + 200_000;
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) {
+            x[i] = Float.intBitsToFloat(i < EDGE_BITS.length ? EDGE_BITS[i] : random.nextInt());
+        }
+        // an offset source and destination range, with guard values around it that must stay untouched
+        short[] bits = new short[n + 10];
+        java.util.Arrays.fill(bits, (short) 0x1234);
+        BFloat16.toBits(x, 3, bits, 5, n - 3);
+        for (int i = 3; i < n; i++) {
+            assertEquals(BFloat16.bits(x[i]), bits[i + 2], "value " + i + " = 0x" + Integer.toHexString(Float.floatToRawIntBits(x[i])));
+        }
+        assertEquals((short) 0x1234, bits[4]);
+        assertEquals((short) 0x1234, bits[n + 2]);
+        int nans = 0;
+        for (int i = 0; i < n; i++) if (Float.isNaN(x[i])) nans++;
+        assertTrue(nans > 10, "random bits include NaNs: " + nans);
+
+        // every 16-bit pattern back to float: exactly the scalar's bits (NaN payloads included)
+        short[] all = new short[1 << 16];
+        for (int i = 0; i < all.length; i++) all[i] = (short) i;
+        float[] back = new float[all.length + 2];
+        BFloat16.toFloats(all, 0, back, 1, all.length);
+        for (int i = 0; i < all.length; i++) {
+            assertEquals(Float.floatToRawIntBits(BFloat16.toFloat(all[i])), Float.floatToRawIntBits(back[i + 1]), "bits " + i);
+        }
+        assertEquals(0f, back[0]);
+        assertEquals(0f, back[all.length + 1]);
+    }
+
+    @Test
+    void bf16SegmentsRoundTripWithTheScalarBitsThroughBothKryoModes() {
+        // a ragged tail after two full chunks, and the edge values at both ends of a chunk
+        int n = 2 * GradientSum.Segment.CHUNK + 3;
+        float[] g = new float[n];
+        java.util.Random random = new java.util.Random(7);
+        for (int i = 0; i < n; i++) g[i] = Float.intBitsToFloat(random.nextInt());
+        for (int i = 0; i < EDGE_BITS.length; i++) {
+            g[i] = Float.intBitsToFloat(EDGE_BITS[i]);
+            g[GradientSum.Segment.CHUNK - 1 - i] = Float.intBitsToFloat(EDGE_BITS[i]);
+            g[n - 1 - i] = Float.intBitsToFloat(EDGE_BITS[i]);
+        }
+        for (String unsafe : new String[] {"true", "false"}) {
+            SerializerInstance kryo = new KryoSerializer(new SparkConf()
+                    .set("spark.kryo.registrationRequired", "true").set("spark.kryo.unsafe", unsafe)
+                    .registerKryoClasses(SparkSetup.KRYO_CLASSES)).newInstance();
+            GradientStep.Partial p = new GradientStep.Partial(0, 1.0, new float[][] {g.clone(), {1.5f}}, 0, 0, 0, 0);
+            p.bf16 = true;
+            java.nio.ByteBuffer bytes = kryo.serialize((Object) GradientSum.add(new GradientSum(), p), ClassTag$.MODULE$.Any());
+            float[][] got = ((GradientSum) kryo.<Object>deserialize(bytes, ClassTag$.MODULE$.Any())).gradients();
+            assertEquals(n, got[0].length);
+            for (int i = 0; i < n; i++) {
+                assertEquals(Float.floatToRawIntBits(BFloat16.toFloat(BFloat16.bits(g[i]))), Float.floatToRawIntBits(got[0][i]),
+                        "unsafe " + unsafe + ", value " + i);
+            }
+            assertArrayEquals(new float[] {1.5f}, got[1]);
+        }
+    }
+
     @Test
     void bf16GradientsSerializeAtHalfTheBytes() {
         SerializerInstance kryo = new KryoSerializer(new SparkConf()

@@ -86,6 +86,23 @@ class ClusterTest {
     }
 
     @Test
+    void bf16WeightsReachExecutorJvmsAsTheRoundedDriverWeights() {
+        // short[] blocks through TorrentBroadcast and Kryo into separate JVMs, expanded there to fp32
+        float[] params = local.params();
+        WeightBlocks weights = WeightBlocks.broadcast(cluster, params, WeightBlocks.blockFloats(0.01), true);
+        assertTrue(weights.blocks() > 1);
+        List<float[]> seen = cluster.parallelize(List.of(0, 1), 2).map(x -> {
+            float[] into = new float[params.length];
+            weights.copyInto(into);
+            return into;
+        }).collect();
+        weights.destroy();
+        for (float[] got : seen) {
+            for (int i = 0; i < params.length; i++) assertEquals(BFloat16.round(params[i]), got[i], "weight " + i);
+        }
+    }
+
+    @Test
     void killingAnExecutorMidRunChangesNothing() throws Exception {
         Trainer.Result clean = Trainer.train(cluster, config("clean"));
 

@@ -131,6 +131,72 @@ class TransferTest {
     }
 
     @Test
+    void bf16WeightsTrainLikeFp32() {
+        int steps = 35;
+        Trainer.Result fp32 = Trainer.train(sc, config("--max_steps=" + steps, "--partitions=2"));
+        Trainer.Result bf16 = Trainer.train(sc, config("--max_steps=" + steps, "--partitions=2", "--weight_dtype=bf16"));
+        assertNotEquals(fp32.losses(), bf16.losses(), "the forward saw bf16-rounded weights");
+        double worst = 0;
+        for (int i = 0; i < steps; i++) {
+            double a = fp32.losses().get(i), b = bf16.losses().get(i);
+            worst = Math.max(worst, Math.abs(a - b) / a);
+            assertEquals(a, b, 0.02 * a, "step " + (i + 1));
+        }
+        double last32 = fp32.losses().get(steps - 1), last16 = bf16.losses().get(steps - 1);
+        assertEquals(last32, last16, 0.01 * last32, "final loss");
+        assertTrue(last16 < bf16.losses().get(0) - 1.0, "bf16 loss " + bf16.losses().get(0) + " -> " + last16);
+        // the driver's master weights stay fp32: AdamW's small updates are not rounded away
+        int offGrid = 0;
+        for (float w : bf16.params()) if (w != BFloat16.round(w)) offGrid++;
+        assertTrue(offGrid > bf16.params().length / 2, offGrid + " of " + bf16.params().length + " weights off the bf16 grid");
+        System.out.printf(Locale.ROOT, "bf16 weights vs fp32 over %d steps: largest relative loss difference %.4f, final %.4f vs %.4f%n",
+                steps, worst, last16, last32);
+    }
+
+    @Test
+    void bf16WeightsInSmallBlocksGiveTheSameBitsAsOneBlock() {
+        for (String grads : new String[] {"fp32", "bf16"}) {
+            Trainer.Result one = Trainer.train(sc, config("--max_steps=3", "--partitions=2", "--weight_dtype=bf16",
+                    "--grad_dtype=" + grads));
+            Trainer.Result many = Trainer.train(sc, config("--max_steps=3", "--partitions=2", "--weight_dtype=bf16",
+                    "--grad_dtype=" + grads, "--transfer_block_mb=0.004"));
+            assertEquals(one.losses(), many.losses(), "grad_dtype " + grads);
+            assertArrayEquals(one.params(), many.params(), "grad_dtype " + grads);
+            assertNotEquals(one.losses().get(0), one.losses().get(2)); // it trained
+        }
+    }
+
+    @Test
+    void executorsGetTheDriversWeightsRoundedToBf16() {
+        float[] params = new float[5_000];
+        java.util.Random random = new java.util.Random(3);
+        for (int i = 0; i < params.length; i++) params[i] = (float) random.nextGaussian() * 0.02f;
+        params[0] = Float.NaN;
+        params[1] = -0.0f;
+        params[2] = 1.0f + 0x1p-8f; // a tie: rounds to 1
+        float[] before = params.clone();
+        int blockFloats = WeightBlocks.blockFloats(0.004); // 1048 floats: 5 blocks, the last one ragged
+        for (boolean bf16 : new boolean[] {false, true}) {
+            WeightBlocks weights = WeightBlocks.broadcast(sc, params, blockFloats, bf16);
+            assertEquals(5, weights.blocks());
+            List<float[]> seen = sc.parallelize(List.of(0, 1), 2).map(x -> {
+                float[] into = new float[params.length];
+                weights.copyInto(into);
+                return into;
+            }).collect();
+            weights.destroy();
+            assertArrayEquals(before, params, "the driver's weights are not changed");
+            for (float[] got : seen) {
+                for (int i = 0; i < params.length; i++) {
+                    float expected = bf16 ? BFloat16.round(params[i]) : params[i];
+                    assertEquals(Float.floatToRawIntBits(expected), Float.floatToRawIntBits(got[i]), "bf16 " + bf16 + ", weight " + i);
+                }
+            }
+        }
+        assertEquals(1.0f, BFloat16.round(params[2]));
+    }
+
+    @Test
     void sparkUiListsEachStepsLoss() throws Exception {
         descriptions.clear();
         Trainer.Result r = Trainer.train(sc, config("--max_steps=3", "--partitions=2", "--eval_interval=2"));
@@ -156,6 +222,9 @@ class TransferTest {
         assertEquals("aggregation = ring (from command line): expected one of auto, tree, sliced", e.getMessage());
         e = assertThrows(UserError.class, () -> config("--grad_dtype=fp16"));
         assertEquals("grad_dtype = fp16 (from command line): expected one of fp32, bf16", e.getMessage());
+        e = assertThrows(UserError.class, () -> config("--weight_dtype=fp16"));
+        assertEquals("weight_dtype = fp16 (from command line): expected one of fp32, bf16", e.getMessage());
+        assertEquals("fp32", config().weightDtype());
         assertEquals("tree", config().aggregationFor(100_000_000));
         assertEquals("sliced", config().aggregationFor(300_000_000));
         assertEquals("tree", config("--aggregation=tree").aggregationFor(300_000_000));
