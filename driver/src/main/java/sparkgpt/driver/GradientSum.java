@@ -6,6 +6,8 @@ import com.esotericsoftware.kryo.Kryo;
 import com.esotericsoftware.kryo.KryoSerializable;
 import com.esotericsoftware.kryo.io.Input;
 import com.esotericsoftware.kryo.io.Output;
+import com.esotericsoftware.kryo.io.UnsafeOutput;
+import com.esotericsoftware.kryo.util.UnsafeUtil;
 import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -82,10 +84,18 @@ public final class GradientSum implements Serializable {
          */
         static final int CHUNK = 1 << 16;
 
-        /** A slice of src as writeFloats would write it: whole arrays as they are, slices through a bounded chunk. */
+        /**
+         * A slice of src as writeFloats would write it: whole arrays as they are; with spark.kryo.unsafe (the
+         * default) a slice is copied straight from src, as UnsafeOutput.writeFloats copies a whole array;
+         * else through a bounded chunk.
+         */
         static void writeFloats(Output out, float[] src, int from, int len) {
             if (from == 0 && len == src.length) {
                 out.writeFloats(src);
+                return;
+            }
+            if (out instanceof UnsafeOutput unsafe) {
+                unsafe.writeBytes(src, UnsafeUtil.floatArrayBaseOffset + 4L * from, 4L * len);
                 return;
             }
             float[] chunk = new float[Math.min(CHUNK, len)];

@@ -29,14 +29,11 @@ public final class WeightBlocks implements Serializable {
     public final int blockFloats;
     /** Floats in all. */
     public final int size;
-    /** The weights travel as bfloat16 bits (each block a short[]), else as fp32 (each a float[]). */
-    public final boolean bf16;
     private final List<Broadcast<?>> blocks;
 
-    private WeightBlocks(int blockFloats, int size, boolean bf16, List<Broadcast<?>> blocks) {
+    private WeightBlocks(int blockFloats, int size, List<Broadcast<?>> blocks) {
         this.blockFloats = blockFloats;
         this.size = size;
-        this.bf16 = bf16;
         this.blocks = blocks;
     }
 
@@ -93,7 +90,7 @@ public final class WeightBlocks implements Serializable {
                 list.add(sc.broadcast(Arrays.copyOfRange(params, from, from + length(k, params.length, blockFloats))));
             }
         }
-        return new WeightBlocks(blockFloats, params.length, bf16, list);
+        return new WeightBlocks(blockFloats, params.length, list);
     }
 
     public int blocks() {
