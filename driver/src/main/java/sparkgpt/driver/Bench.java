@@ -41,6 +41,7 @@ public final class Bench {
     /** The model and batch of conf/bench.properties: GPT-2's shape at small scale, on synthetic tokens. */
     static final Map<String, String> DEFAULTS = Map.ofEntries(
             Map.entry("data", "synthetic"), Map.entry("out_dir", "out/bench"),
+            Map.entry("overwrite", "true"), // each round, and each bench, replaces the last one's throwaway run
             Map.entry("n_layer", "6"), Map.entry("n_head", "6"), Map.entry("n_embd", "384"),
             Map.entry("block_size", "256"), Map.entry("vocab_size", "8192"),
             Map.entry("batch_size", "16"), Map.entry("micro_batch_size", "4"),

@@ -188,7 +188,7 @@ public final class Checkpoint {
     }
 
     /** Compact JSON with one top-level key per line: readable with cat, parsed by any JSON reader. */
-    private static String pretty(Map<String, Object> m) {
+    static String pretty(Map<String, Object> m) {
         StringBuilder sb = new StringBuilder("{\n");
         int i = 0;
         for (Map.Entry<String, Object> e : m.entrySet()) {
@@ -250,7 +250,8 @@ public final class Checkpoint {
         return dirs;
     }
 
-    private static long stepOf(Path p) {
+    /** The step of a step_NNNNNN path; -1 for any other name. */
+    static long stepOf(Path p) {
         Matcher m = STEP_DIR.matcher(p.getName());
         return m.matches() ? Long.parseLong(m.group(1)) : -1;
     }

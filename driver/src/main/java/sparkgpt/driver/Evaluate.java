@@ -23,7 +23,7 @@ public final class Evaluate {
                     s.integer("eval_batches", 0),      // 0: every whole batch of the val split
                     s.integer("partitions", 0),        // 0: one per executor (one in local mode)
                     s.choice("device", "auto", "auto", "opencl", "cpu"),
-                    s.string("master", "local[*]"));
+                    s.string("master", SparkSetup.defaultMaster()));
             if (c.checkpoint.isEmpty()) throw s.bad("checkpoint", "''", "a checkpoint directory (out_dir/step_NNNNNN)");
             if (c.data.isEmpty()) throw s.bad("data", "''", "a prepared data directory with val_*.bin shards");
             if (c.blockSize < 0) throw s.bad("block_size", c.blockSize, "0 (n_positions) or a context length");

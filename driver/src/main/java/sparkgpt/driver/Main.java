@@ -2,8 +2,6 @@
 package sparkgpt.driver;
 
 import java.io.PrintStream;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -13,8 +11,15 @@ import org.apache.spark.api.java.JavaSparkContext;
 public final class Main {
     private Main() {}
 
+    /**
+     * What `train` applies when no config file is named, whichever launcher runs it (deploy/sparkgpt,
+     * deploy/submit, spark-submit in cluster mode on a node that has no conf/): conf/default.properties,
+     * built into the driver jar.
+     */
+    static final String DEFAULT_TRAIN_CONFIG = "conf/default.properties";
+
     static final String USAGE = String.join("\n",
-            "usage: sparkgpt <command> [FILE.properties] [--key=value ...] [--debug]",
+            "usage: sparkgpt <command> [FILE.properties] [--key=value ...] [--debug] [--check]",
             "  prepare --input=PATH[,PATH...] --output=DIR [--tokenizer=gpt2|byte] [--val_fraction=0.1] [--format=text|europarl]",
             "  train   [conf/X.properties] [--key=value ...]   (no file: conf/default.properties)",
             "  sample  --checkpoint=DIR [--prompt=TEXT] [--max_new_tokens=200] [--temperature=0.8] [--top_k=200] [--seed=1337]",
@@ -22,30 +27,47 @@ public final class Main {
             "  bench   [--steps=5] [--warmup=1] [--data=synthetic|DIR] [--vs_torch=false] [--rounds=3] [train keys]",
             "          (tokens/s, GFLOP/s, MFU and the step's time split; defaults: conf/bench.properties' model)",
             "  plot    --run=DIR[,DIR...] [--output=loss.png]   (train and val loss of each run's metrics.jsonl)",
-            "keys and their defaults are printed at the start of every command.");
+            "keys and their defaults are printed at the start of every command; --check prints them and stops.");
 
+    /**
+     * Exits with {@link #exitCode}'s status, except in YARN cluster mode: there Spark's ApplicationMaster
+     * runs this method in a thread and reports the application's final status only after it returns;
+     * an exit before that reads as a crash ("Shutdown hook called before final status was reported")
+     * and YARN runs the whole application again. So there it returns on success and throws on failure,
+     * which the AM reports as FAILED with the one-line reason as the application's diagnostics.
+     */
     public static void main(String[] args) {
-        System.exit(exitCode(args, System.err));
+        Outcome outcome = outcome(args, System.err);
+        if (!yarnClusterMode()) System.exit(outcome.code());
+        if (outcome.code() != 0) throw new IllegalStateException(outcome.message());
     }
+
+    /** True in the driver of a YARN cluster-mode application (spark-submit --master yarn --deploy-mode cluster). */
+    static boolean yarnClusterMode() {
+        return "cluster".equals(System.getProperty("spark.submit.deployMode"))
+                && System.getProperty("spark.master", "").startsWith("yarn");
+    }
+
+    /** A command's exit status and, when it failed, the one line that says why. */
+    record Outcome(int code, String message) {}
 
     /** Runs a command: 0 when it succeeded, 2 after an error the user can fix (one line on err), 1 otherwise. */
     static int exitCode(String[] args, PrintStream err) {
+        return outcome(args, err).code();
+    }
+
+    static Outcome outcome(String[] args, PrintStream err) {
         boolean debug = Arrays.asList(args).contains("--debug");
         UserError.stackTraces = debug;
         try {
-            return run(args);
+            return new Outcome(run(args), null);
         } catch (Throwable e) {
             UserError user = userError(e);
-            int code;
-            if (user != null) {
-                err.println("sparkgpt: " + user.getMessage());
-                code = 2;
-            } else {
-                err.println("sparkgpt: " + e + (debug ? "" : "  (rerun with --debug for the stack trace)"));
-                code = 1;
-            }
+            Outcome failed = user != null ? new Outcome(2, "sparkgpt: " + user.getMessage())
+                    : new Outcome(1, "sparkgpt: " + e + (debug ? "" : "  (rerun with --debug for the stack trace)"));
+            err.println(failed.message());
             if (debug) e.printStackTrace(err);
-            return code;
+            return failed;
         }
     }
 
@@ -56,26 +78,27 @@ public final class Main {
         }
         String command = args[0];
         List<String> rest = new ArrayList<>(Arrays.asList(args).subList(1, args.length));
+        // --check: resolve and validate the keys, print them, start nothing (deploy/submit runs this first)
+        boolean check = rest.remove("--check");
         switch (command) {
             case "prepare": {
                 Settings s = Settings.parse(rest);
                 PrepareConfig cfg = PrepareConfig.from(s);
                 s.finish(command);
                 System.out.println("prepare:\n" + s.describe());
+                if (check) return 0;
                 try (JavaSparkContext sc = SparkSetup.context(cfg.master(), "sparkgpt prepare", Map.of())) {
                     Prepare.run(sc, cfg);
                 }
                 return 0;
             }
             case "train": {
-                if (rest.stream().noneMatch(a -> !a.startsWith("--"))) {
-                    Path def = Path.of(System.getProperty("sparkgpt.home", "."), "conf", "default.properties");
-                    if (Files.isRegularFile(def)) rest.add(0, def.toString());
-                }
                 Settings s = Settings.parse(rest);
+                if (rest.stream().noneMatch(a -> !a.startsWith("--"))) s.loadDefaults(DEFAULT_TRAIN_CONFIG);
                 TrainConfig cfg = TrainConfig.from(s);
                 s.finish(command);
                 System.out.println("train:\n" + s.describe());
+                if (check) return 0;
                 try (JavaSparkContext sc = SparkSetup.context(cfg.master(), "sparkgpt train", Map.of())) {
                     Trainer.train(sc, cfg);
                 }
@@ -86,6 +109,7 @@ public final class Main {
                 Bench.Config cfg = Bench.Config.from(s);
                 s.finish(command);
                 System.out.println("bench:\n" + s.describe());
+                if (check) return 0;
                 try (JavaSparkContext sc = SparkSetup.context(cfg.train().master(), "sparkgpt bench", Map.of())) {
                     Bench.run(sc, cfg, s);
                 } catch (java.io.IOException e) {
@@ -106,6 +130,7 @@ public final class Main {
                 Evaluate.Config cfg = Evaluate.Config.from(s);
                 s.finish(command);
                 System.out.println("eval:\n" + s.describe());
+                if (check) return 0;
                 try (JavaSparkContext sc = SparkSetup.context(cfg.master(), "sparkgpt eval", Map.of())) {
                     Evaluate.run(sc, cfg);
                 }

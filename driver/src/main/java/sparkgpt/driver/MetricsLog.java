@@ -33,7 +33,12 @@ final class MetricsLog implements AutoCloseable {
         try {
             FileSystem fs = Checkpoint.fileSystem(conf, path);
             fs.mkdirs(path.getParent());
-            if (keepUpTo < 0 || !fs.exists(path)) return new MetricsLog(path, fs.create(path, true));
+            if (keepUpTo < 0 || !fs.exists(path)) {
+                // deleted, then created: on HDFS a killed earlier attempt of this driver may still hold
+                // the old file's lease, which blocks create(overwrite) but not delete
+                fs.delete(path, false);
+                return new MetricsLog(path, fs.create(path, true));
+            }
             List<String> kept = new ArrayList<>();
             for (String line : Checkpoint.readText(fs, path).split("\n")) {
                 Matcher m = STEP.matcher(line);
@@ -56,6 +61,23 @@ final class MetricsLog implements AutoCloseable {
             return new MetricsLog(path, out);
         } catch (IOException e) {
             throw new UserError("cannot write " + path + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** The highest step of out_dir/metrics.jsonl; -1 when there is no such file or it names no step. */
+    static long lastStep(Configuration conf, String outDir) {
+        Path path = new Path(outDir, "metrics.jsonl");
+        try {
+            FileSystem fs = Checkpoint.fileSystem(conf, path);
+            if (!fs.exists(path)) return -1;
+            long last = -1;
+            for (String line : Checkpoint.readText(fs, path).split("\n")) {
+                Matcher m = STEP.matcher(line);
+                if (m.find()) last = Math.max(last, Long.parseLong(m.group(1)));
+            }
+            return last;
+        } catch (IOException e) {
+            throw new UserError("cannot read " + path + ": " + e.getMessage(), e);
         }
     }
 

@@ -21,7 +21,7 @@ public record PrepareConfig(String input, String output, String format, String t
                 s.choice("tokenizer", "gpt2", "gpt2", "byte"),    // GPT-2's own BPE, as nanoGPT's prepare.py
                 s.real("val_fraction", 0.1),                      // nanoGPT's shakespeare: 90% train, 10% val
                 s.integer("shard_tokens", 100_000_000),           // llm.c's fineweb shards hold 100M tokens
-                s.string("master", "local[*]"));                  // embedded Spark on all local cores
+                s.string("master", SparkSetup.defaultMaster()));                  // embedded Spark on all local cores
         if (c.input.isEmpty()) throw s.bad("input", "(none)", "a file or directory to tokenize, e.g. --input=data/my.txt");
         if (c.output.isEmpty()) throw s.bad("output", "(none)", "an output directory, e.g. --output=data/my");
         if (!(c.valFraction >= 0 && c.valFraction < 1)) throw s.bad("val_fraction", c.valFraction, "a fraction in [0, 1)");

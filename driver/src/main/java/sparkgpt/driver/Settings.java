@@ -32,7 +32,7 @@ public final class Settings {
             if (arg.startsWith("--")) {
                 int eq = arg.indexOf('=');
                 if (eq < 0) {
-                    if (arg.equals("--debug")) continue;
+                    if (arg.equals("--debug") || arg.equals("--check")) continue;
                     throw new UserError("argument " + arg + ": expected --key=value");
                 }
                 s.put(arg.substring(2, eq).trim(), arg.substring(eq + 1).trim(), "command line");
@@ -55,6 +55,24 @@ public final class Settings {
             throw new UserError("cannot read config file " + file + ": " + e.getMessage());
         }
         for (String k : new TreeSet<>(p.stringPropertyNames())) put(k, p.getProperty(k).trim(), file.toString());
+        return this;
+    }
+
+    /**
+     * Adds the keys of a classpath resource that nothing else set (a config file built into the jar, so
+     * that the same keys resolve to the same values on any machine that runs the driver).
+     */
+    public Settings loadDefaults(String resource) {
+        Properties p = new Properties();
+        try (java.io.InputStream in = Settings.class.getClassLoader().getResourceAsStream(resource)) {
+            if (in == null) throw new IllegalStateException(resource + " is missing from the driver jar");
+            p.load(new java.io.InputStreamReader(in, StandardCharsets.UTF_8));
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot read " + resource + " from the driver jar", e);
+        }
+        for (String k : new TreeSet<>(p.stringPropertyNames())) {
+            if (!has(k)) put(k, p.getProperty(k).trim(), resource + ", built in: no config file named");
+        }
         return this;
     }
 

@@ -61,6 +61,33 @@ public final class SparkSetup {
     }
 
     /**
+     * The master key's default: the one spark-submit chose (it sets spark.master for the driver, also on
+     * a YARN node in cluster mode), else embedded Spark on every local core.
+     */
+    static String defaultMaster() {
+        return System.getProperty("spark.master", "local[*]");
+    }
+
+    /**
+     * Where this driver really runs and what Spark granted: master, deploy mode, application id and
+     * attempt, and the executors registered now with their cores and memory (the first job has waited
+     * for them: spark.scheduler.minRegisteredResourcesRatio = 1.0).
+     */
+    static String describe(JavaSparkContext sc) {
+        SparkConf c = sc.getConf();
+        String attempt = sc.sc().applicationAttemptId().isDefined() ? ", attempt " + sc.sc().applicationAttemptId().get() : "";
+        String head = "spark: master " + sc.master() + " (" + c.get("spark.submit.deployMode", "client") + " mode), "
+                + sc.appName() + " " + sc.sc().applicationId() + attempt;
+        long heapMb = Runtime.getRuntime().maxMemory() >> 20;
+        if (sc.isLocal()) {
+            return head + "; executor in this JVM: " + sc.defaultParallelism() + " cores, " + heapMb + " MB heap (driver memory)";
+        }
+        int executors = sc.sc().statusTracker().getExecutorInfos().length - 1; // the list includes the driver
+        return head + "; " + executors + " executor(s) x " + c.get("spark.executor.cores", "1") + " core(s), "
+                + c.get("spark.executor.memory", "1g") + " heap each; driver " + heapMb + " MB heap";
+    }
+
+    /**
      * The spark.* entries of a spark-defaults.conf (java.util.Properties syntax, as spark-submit reads
      * it): plain key/value text, nothing in it is run or deserialized.
      */

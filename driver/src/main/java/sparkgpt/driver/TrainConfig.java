@@ -7,7 +7,7 @@ import java.util.Map;
 import sparkgpt.kernels.cpu.FmaPeak;
 
 public record TrainConfig(
-        String data, String outDir, String initFrom,
+        String data, String outDir, String initFrom, boolean overwrite,
         int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize,
         int batchSize, int microBatchSize, int maxSteps,
         double learningRate, double minLr, int warmupSteps, int lrDecaySteps, double weightDecay, double beta1, double beta2,
@@ -20,8 +20,10 @@ public record TrainConfig(
     public static TrainConfig from(Settings s) {
         TrainConfig c = new TrainConfig(
                 s.string("data", "europarl-byte"),     // a prepared directory; europarl(-byte): the bundled corpus, prepared on first use
-                s.string("out_dir", "out"),            // metrics.jsonl, step_NNNNNN/ checkpoints and `latest` (any Hadoop FS URI)
+                s.string("out_dir", "out"),            // metrics.jsonl, step_NNNNNN/ checkpoints, `latest`, run.json (any Hadoop FS URI)
                 s.string("init_from", "scratch"),      // scratch | resume (out_dir/latest, else scratch) | a HF GPT-2 dir | an llm.c .bin
+                s.bool("overwrite", false),            // a run that does not resume into an out_dir holding a run: false stops (exit 2),
+                                                       // true removes the old run's files first; a run is never mixed into another
                 s.integer("n_layer", 4),               // a model a 2-core CPU trains in minutes (GPT-2 small: 12)
                 s.integer("n_head", 4),                // head size 32 (GPT-2 small: 12 heads of 64)
                 s.integer("n_embd", 128),              // (GPT-2 small: 768)
@@ -47,7 +49,7 @@ public record TrainConfig(
                 s.integer("ckpt_interval", 100),       // steps between checkpoints (0: only at the end); GPT-2 124M writes 1.5 GB in ~3 s
                 s.integer("keep_checkpoints", 3),      // newest step_* directories kept (never the latest); 0 keeps all
                 s.choice("device", "auto", "auto", "opencl", "cpu"), // kernels: auto picks OpenCL when a device exists
-                s.string("master", "local[*]"),        // embedded Spark on all local cores, or spark://host:7077 ...
+                s.string("master", SparkSetup.defaultMaster()),        // embedded Spark on all local cores, or spark://host:7077 ...
                 s.real("peak_flops", 0),               // MFU's denominator in FLOP/s; 0: this CPU's fp32 FMA peak, measured at start
                                                        // (0.3-1 s); a GPU: its datasheet figure (H200 fp32: 67e12)
                 s.bool("timing", false),               // add compute / broadcast / aggregate / update times to each step line

@@ -41,25 +41,23 @@ public final class Trainer {
     public static Result train(JavaSparkContext sc, TrainConfig cfg) {
         Configuration hadoop = sc.hadoopConfiguration();
 
-        // ---- the starting point: scratch, out_dir's latest checkpoint, a Hugging Face directory or an llm.c file ----
+        // ---- the starting point: scratch, out_dir's latest checkpoint, a Hugging Face directory or an llm.c file;
+        // out_dir holds one run: another one there stops this run, unless overwrite or a YARN retry (OutDir) ----
+        OutDir.Start start = OutDir.start(hadoop, cfg.outDir(), cfg.initFrom(), cfg.overwrite(), sc.sc().applicationId(),
+                attemptId(sc));
         Checkpoint.Loaded resumed = null;
         Checkpoint.Model pretrained = null;
-        if (cfg.initFrom().equals("resume")) {
-            String latest = Checkpoint.latest(hadoop, cfg.outDir());
-            if (latest == null) {
-                System.out.println("init_from = resume: no checkpoint in " + cfg.outDir() + ", starting from scratch");
-            } else {
-                resumed = Checkpoint.load(hadoop, latest);
-                pretrained = resumed.model();
-                System.out.printf(Locale.ROOT, "resuming from %s at step %d%n", latest, resumed.state().step());
-                if (resumed.state().step() >= cfg.maxSteps()) {
-                    System.out.printf(Locale.ROOT, "already at step %d of max_steps = %d: nothing to do%n",
-                            resumed.state().step(), cfg.maxSteps());
-                    return new Result(List.of(), List.of(), pretrained.params(), List.of(),
-                            new ParameterLayout(pretrained.config()).flopsPerToken());
-                }
+        if (start.checkpoint() != null) {
+            resumed = Checkpoint.load(hadoop, start.checkpoint());
+            pretrained = resumed.model();
+            System.out.printf(Locale.ROOT, "resuming from %s at step %d%n", start.checkpoint(), resumed.state().step());
+            if (resumed.state().step() >= cfg.maxSteps()) {
+                System.out.printf(Locale.ROOT, "already at step %d of max_steps = %d: nothing to do%n",
+                        resumed.state().step(), cfg.maxSteps());
+                return new Result(List.of(), List.of(), pretrained.params(), List.of(),
+                        new ParameterLayout(pretrained.config()).flopsPerToken());
             }
-        } else if (!cfg.initFrom().equals("scratch")) {
+        } else if (!cfg.initFrom().equals("scratch") && !cfg.initFrom().equals("resume")) {
             pretrained = Checkpoint.readModel(hadoop, cfg.initFrom());
             System.out.println("initialized from " + cfg.initFrom());
         }
@@ -150,6 +148,7 @@ public final class Trainer {
         JavaRDD<TokenBlock> valBlocks = evaluate
                 ? blocks(sc, valSplit, valWindows, partitions, false, T, vocabSize, "val") : null;
 
+        System.out.println(SparkSetup.describe(sc));
         System.out.printf(Locale.ROOT, "data %s: train %,d tokens (%,d windows of %d+1), val %,d tokens%s%n", dataDir,
                 trainSplit.tokens(), windows, T, valSplit.tokens(), evaluate ? "" : " (too few: no eval)");
         System.out.printf(Locale.ROOT, "model: %,d parameters (%.1f MB), %d layers, %d heads, %d channels, context %d"
@@ -171,6 +170,8 @@ public final class Trainer {
         List<StepTiming> timings = new ArrayList<>();
         int badInARow = 0; // steps since the last finite one whose loss or gradient was NaN or Inf
         double stepMsAverage = 0; // for the ETA
+        // every check has passed: the first write to out_dir (a run that starts anew removes an old one and marks out_dir)
+        if (resumed == null) OutDir.begin(hadoop, cfg.outDir(), start, sc.sc().applicationId());
         try (MetricsLog metrics = MetricsLog.open(hadoop, cfg.outDir(), resumed != null ? first : -1)) {
             for (int step = first; ; step++) {
                 boolean end = step == cfg.maxSteps();
@@ -276,6 +277,12 @@ public final class Trainer {
             if (valBlocks != null) valBlocks.unpersist(false);
         }
         return new Result(losses, valLosses, params, timings, flopsPerToken);
+    }
+
+    /** Spark's attempt of this application: "1", "2", ... when YARN reruns a failed driver; null in local mode. */
+    static String attemptId(JavaSparkContext sc) {
+        scala.Option<String> attempt = sc.sc().applicationAttemptId();
+        return attempt.isDefined() ? attempt.get() : null;
     }
 
     /** Redraws out_dir/loss.png from metrics.jsonl; a failure to draw is reported, never fatal to the run. */

@@ -60,7 +60,7 @@ class ResumeTest {
         assertTrue(fullMetrics.stream().anyMatch(l -> l.contains("\"grad_norm\"") && number(l, "grad_norm") > 0.5),
                 String.join("\n", fullMetrics));
         // checkpoints every 2 steps, the newest 3 kept, latest names the last
-        assertEquals(List.of("latest", "loss.png", "metrics.jsonl", "step_000004", "step_000006", "step_000008"), list(full));
+        assertEquals(List.of("latest", "loss.png", "metrics.jsonl", "run.json", "step_000004", "step_000006", "step_000008"), list(full));
         assertEquals("step_000008", Files.readString(full.resolve("latest")).trim());
 
         // k steps (the schedule's horizon set to 2k), then a resumed run to 2k
@@ -107,7 +107,7 @@ class ResumeTest {
         assertEquals(List.of(), rerun.losses());
         assertArrayEquals(one.params(), rerun.params());
         assertEquals(modified, Files.getLastModifiedTime(full.resolve("metrics.jsonl")).toMillis());
-        assertEquals(List.of("latest", "loss.png", "metrics.jsonl", "step_000004", "step_000006", "step_000008"), list(full));
+        assertEquals(List.of("latest", "loss.png", "metrics.jsonl", "run.json", "step_000004", "step_000006", "step_000008"), list(full));
 
         // another partition count: a different data order from step 4, but training goes on sensibly
         Path other = tmp.resolve("other");

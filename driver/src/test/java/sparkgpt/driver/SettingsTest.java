@@ -47,6 +47,28 @@ class SettingsTest {
         assertTrue(e.getMessage().contains("--key=value"), e.getMessage());
     }
 
+    /**
+     * One rule whichever launcher runs train: no file named means conf/default.properties, read from the
+     * driver jar (a YARN container has no conf/), under the command line's keys.
+     */
+    @Test
+    void trainWithoutAFileAppliesTheBuiltInDefaultProperties() throws Exception {
+        java.util.Properties file = new java.util.Properties(), built = new java.util.Properties();
+        try (var r = Files.newBufferedReader(Path.of("..", "conf", "default.properties"));
+             var in = getClass().getClassLoader().getResourceAsStream(Main.DEFAULT_TRAIN_CONFIG)) {
+            file.load(r);
+            built.load(in);
+        }
+        assertEquals(file, built, "the jar's copy is conf/default.properties");
+        Settings s = Settings.parse(List.of("--max_steps=3")).loadDefaults(Main.DEFAULT_TRAIN_CONFIG);
+        TrainConfig c = TrainConfig.from(s);
+        s.finish("train");
+        assertEquals(3, c.maxSteps());                                               // the command line wins
+        assertEquals(Double.parseDouble(file.getProperty("min_lr")), c.minLr());     // the file over the code's 1e-4
+        assertTrue(s.describe().contains("(conf/default.properties, built in: no config file named)"), s.describe());
+        assertTrue(s.describe().matches("(?s).*max_steps +\\Q= 3   (command line)\\E.*"), s.describe());
+    }
+
     @Test
     void scheduleFollowsNanoGpt() {
         TrainConfig c = TrainConfig.from(Settings.parse(List.of("--learning_rate=1e-3", "--min_lr=1e-4",

@@ -45,8 +45,9 @@ class TransferTest {
         sc.close();
     }
 
+    /** A tiny model; each run replaces the last in one out_dir. */
     static TrainConfig config(String... overrides) {
-        List<String> args = new ArrayList<>(List.of("--data=" + data, "--out_dir=" + tmp.resolve("out"),
+        List<String> args = new ArrayList<>(List.of("--data=" + data, "--out_dir=" + tmp.resolve("out"), "--overwrite=true",
                 "--n_layer=2", "--n_head=2", "--n_embd=32", "--block_size=16", "--batch_size=6",
                 "--micro_batch_size=1", "--learning_rate=3e-3", "--min_lr=3e-4", "--warmup_steps=2",
                 "--eval_interval=0", "--eval_batches=2", "--seed=7", "--ckpt_interval=0"));
