@@ -2,6 +2,8 @@
 
 Rerunning resumes from the latest checkpoint in out_dir (init_from=resume); a run that finds
 max_steps done exits 0. A non-zero exit fails the task with the reason as the log's last line.
+Cluster mode: the driver runs in YARN's ApplicationMaster, not on the scheduler's machine; the config
+file travels with --files, and a lost driver is rerun by YARN (second attempt), which resumes.
 Needs apache-airflow-providers-apache-spark and a `spark_default` connection to the cluster
 (master yarn or spark://host:7077). The conf mirrors deploy/submit's: keep the two in step.
 """
@@ -28,12 +30,13 @@ with DAG(
         conn_id="spark_default",
         application=f"{SPARKGPT}/driver/target/sparkgpt-submit.jar",
         java_class="sparkgpt.driver.Main",
-        application_args=["train", f"{SPARKGPT}/conf/books.properties", "--init_from=resume"],
+        deploy_mode="cluster",
+        application_args=["train", "books.properties", "--init_from=resume"],
         num_executors=EXECUTORS,
         executor_cores=CORES,
         executor_memory="24g",
         driver_memory=DRIVER_MEMORY,
-        files=f"{SPARKGPT}/deploy/gpu-discovery",
+        files=f"{SPARKGPT}/deploy/gpu-discovery,{SPARKGPT}/conf/books.properties",
         conf={
             "spark.serializer": "org.apache.spark.serializer.KryoSerializer",
             "spark.kryo.registrationRequired": "true",
@@ -45,6 +48,7 @@ with DAG(
             "spark.scheduler.minRegisteredResourcesRatio": "1.0",
             "spark.speculation": "false",
             "spark.dynamicAllocation.enabled": "false",
+            "spark.yarn.maxAppAttempts": "2",  # a lost driver: attempt 2 resumes from out_dir/latest
             "spark.task.maxFailures": "4",
             "spark.broadcast.compress": "false",
             "spark.task.cpus": str(CORES),
