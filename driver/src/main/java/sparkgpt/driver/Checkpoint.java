@@ -42,7 +42,7 @@ import sparkgpt.worker.io.SafeTensors;
  *   <li>{@code optimizer.safetensors}: AdamW's moments as {@code exp_avg.NAME} and {@code exp_avg_sq.NAME}
  *       (torch.optim.AdamW's state names), F32;</li>
  *   <li>{@code trainer_state.json}: the step, the AdamW step count, the data position, the shuffle's
- *       seed, the best val loss and the resolved config.</li>
+ *       seed, the best val loss, the count of non-finite (skipped) steps in a row and the resolved config.</li>
  * </ul>
  * It is written under {@code .step_NNNNNN.tmp} and renamed when complete; then {@code out_dir/latest},
  * a one-line text file naming the newest complete checkpoint, is replaced (written as
@@ -64,10 +64,18 @@ public final class Checkpoint {
     /**
      * What an exact resume needs besides the weights. The batch of step s is a pure function of
      * (seed, s, partition) for a given partition count, and the lr schedule of s, so the step, the
-     * seed and the partition count are the data position.
+     * seed and the partition count are the data position. badStepsInARow is the training loop's count of
+     * skipped (non-finite) steps ending at this step: a resumed run goes on counting, so it stops at the
+     * step max_bad_steps names, as the uninterrupted run would.
      */
-    public record State(int step, int adamwStep, double bestValLoss, long seed, int partitions, int batchSize,
-                        boolean shuffle, Map<String, String> config) {}
+    public record State(int step, int adamwStep, double bestValLoss, int badStepsInARow, long seed, int partitions,
+                        int batchSize, boolean shuffle, Map<String, String> config) {
+        /** A state whose last step was finite (no streak of skipped steps). */
+        public State(int step, int adamwStep, double bestValLoss, long seed, int partitions, int batchSize,
+                     boolean shuffle, Map<String, String> config) {
+            this(step, adamwStep, bestValLoss, 0, seed, partitions, batchSize, shuffle, config);
+        }
+    }
 
     /** A checkpoint directory read back. */
     public record Loaded(String dir, Model model, float[] m, float[] v, State state) {}
@@ -173,6 +181,7 @@ public final class Checkpoint {
         m.put("step", s.step());
         m.put("adamw_step", s.adamwStep());
         m.put("best_val_loss", Double.isFinite(s.bestValLoss()) ? s.bestValLoss() : null);
+        m.put("bad_steps_in_a_row", s.badStepsInARow());
         Map<String, Object> data = new LinkedHashMap<>();
         data.put("batches_done", s.step());
         data.put("batch_size", s.batchSize());
@@ -276,8 +285,13 @@ public final class Checkpoint {
             Object best = field(s, "best_val_loss", statePath);
             Map<String, String> config = new LinkedHashMap<>();
             object(field(s, "config", statePath), statePath).forEach((k, x) -> config.put(k, String.valueOf(x)));
+            // absent from checkpoints written before it was saved: those resume with no streak, as they always did
+            int badSteps = s.containsKey("bad_steps_in_a_row") ? integer(s, "bad_steps_in_a_row", statePath) : 0;
+            if (badSteps < 0) {
+                throw new UserError(statePath + ": \"bad_steps_in_a_row\" is " + badSteps + ", expected an integer >= 0");
+            }
             State state = new State(integer(s, "step", statePath), integer(s, "adamw_step", statePath),
-                    best == null ? Double.POSITIVE_INFINITY : number(best, "best_val_loss", statePath),
+                    best == null ? Double.POSITIVE_INFINITY : number(best, "best_val_loss", statePath), badSteps,
                     (long) number(field(rng, "seed", statePath), "seed", statePath),
                     integer(data, "partitions", statePath), integer(data, "batch_size", statePath),
                     Boolean.TRUE.equals(field(data, "shuffle", statePath)), config);

@@ -110,6 +110,33 @@ class CheckpointTest {
         assertEquals(out.resolve("step_000002").toString(), Checkpoint.latest(CONF, out.toString()));
     }
 
+    @Test
+    void theCountOfNonFiniteStepsRoundTripsAndAnOlderStateFileLoadsWithNone(@TempDir Path out) throws Exception {
+        int n = new ParameterLayout(SHAPE).size();
+        Checkpoint.State streak = new Checkpoint.State(5, 4, 2.5, 2, 7, 3, 6, true, Map.of("n_layer", "2"));
+        String dir = Checkpoint.write(CONF, out.toString(), new Checkpoint.Model(SHAPE, random(n, 1), "byte"), adamw(n),
+                streak, 2);
+        Path state = out.resolve("step_000005/trainer_state.json");
+        @SuppressWarnings("unchecked")
+        Map<String, Object> json = (Map<String, Object>) Json.parse(Files.readString(state));
+        assertEquals(2L, json.get("bad_steps_in_a_row"));
+        assertEquals(streak, Checkpoint.load(CONF, dir).state());
+
+        // a trainer_state.json from before the count was saved: no streak
+        String written = Files.readString(state);
+        Files.writeString(state, written.replace("  \"bad_steps_in_a_row\": 2,\n", ""));
+        assertFalse(Files.readString(state).contains("bad_steps"), Files.readString(state));
+        assertEquals(new Checkpoint.State(5, 4, 2.5, 7, 3, 6, true, Map.of("n_layer", "2")), Checkpoint.load(CONF, dir).state());
+
+        // a count that is not one
+        Files.writeString(state, written.replace("\"bad_steps_in_a_row\": 2", "\"bad_steps_in_a_row\": -1"));
+        assertEquals(state + ": \"bad_steps_in_a_row\" is -1, expected an integer >= 0",
+                assertThrows(UserError.class, () -> Checkpoint.load(CONF, dir)).getMessage());
+        Files.writeString(state, written.replace("\"bad_steps_in_a_row\": 2", "\"bad_steps_in_a_row\": 1.5"));
+        assertEquals(state + ": \"bad_steps_in_a_row\" is 1.5, expected an integer",
+                assertThrows(UserError.class, () -> Checkpoint.load(CONF, dir)).getMessage());
+    }
+
     /** A HF-style directory of SHAPE whose files the test then damages. */
     static Path hfDir(Path dir) throws Exception {
         int n = new ParameterLayout(SHAPE).size();

@@ -129,6 +129,41 @@ class ResumeTest {
         assertTrue(Files.isDirectory(out.resolve("step_000002")));
     }
 
+    @Test
+    void aRunResumedInAStreakOfNonFiniteStepsStopsAtTheSameStep() throws Exception {
+        // a learning rate no model survives (BadInputTest's): step 1 is finite, its update makes the logits
+        // overflow, and every later step is non-finite and skipped; max_bad_steps = 3 stops the run at step 4
+        List<String> diverge = List.of("--learning_rate=1e30", "--min_lr=0", "--grad_clip=0", "--warmup_steps=0",
+                "--max_bad_steps=3", "--lr_decay_steps=20");
+        Path full = tmp.resolve("diverged"), split = tmp.resolve("diverged-split");
+        UserError one = assertThrows(UserError.class, () -> Trainer.train(sc, config(full, with(diverge, "--max_steps=20"))));
+        assertTrue(one.getMessage().startsWith("3 step(s) in a row had a non-finite loss or gradient (last at step 4: "),
+                one.getMessage());
+        assertTrue(one.getMessage().contains("max_bad_steps = 3"), one.getMessage());
+        List<String> fullMetrics = Files.readAllLines(full.resolve("metrics.jsonl"));
+        assertFalse(fullMetrics.stream().anyMatch(l -> l.contains("\"step\": 1,") && l.contains("skipped")),
+                String.join("\n", fullMetrics));
+        // the checkpoint of step 2 (ckpt_interval = 2) fell inside the streak: finite weights, one skipped step
+        assertEquals("step_000002", Files.readString(full.resolve("latest")).trim());
+        assertTrue(Files.readString(full.resolve("step_000002/trainer_state.json")).contains("\"bad_steps_in_a_row\": 1,"));
+
+        // the same run stopped after step 2, then resumed: it counts step 2 and stops at step 4, with the same message
+        Trainer.train(sc, config(split, with(diverge, "--max_steps=2")));
+        Checkpoint.Loaded at2 = Checkpoint.load(sc.hadoopConfiguration(), split.resolve("step_000002").toString());
+        assertEquals(1, at2.state().badStepsInARow());
+        assertEquals(1, at2.state().adamwStep()); // step 2's update was skipped
+        UserError resumed = assertThrows(UserError.class,
+                () -> Trainer.train(sc, config(split, with(diverge, "--max_steps=20", "--init_from=resume"))));
+        assertEquals(one.getMessage(), resumed.getMessage());
+        assertEquals(withoutTimes(fullMetrics), withoutTimes(Files.readAllLines(split.resolve("metrics.jsonl"))));
+    }
+
+    static String[] with(List<String> base, String... more) {
+        List<String> all = new ArrayList<>(base);
+        all.addAll(List.of(more));
+        return all.toArray(new String[0]);
+    }
+
     static List<String> withoutTimes(List<String> lines) {
         // the step lines up to their timing fields ("ms", tokens_per_s, ...), the eval lines whole
         return lines.stream().map(l -> l.contains(", \"ms\"") ? l.substring(0, l.indexOf(", \"ms\"")) : l)
