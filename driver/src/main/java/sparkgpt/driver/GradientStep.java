@@ -139,6 +139,7 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenBloc
         long t0 = System.nanoTime();
         boolean lent = false;
         try {
+            if (backward) Straggler.delay();
             weights.copyInto(model.parameters()); // fetches each block broadcast
             model.paramsChanged();
             long t1 = System.nanoTime();
@@ -148,7 +149,11 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenBloc
             double lossSum = 0;
             long forwardNanos = 0, backwardNanos = 0;
             int sequences = per * batches;
+            TaskContext context = TaskContext.get();
             for (int q0 = 0; q0 < sequences; q0 += m) {
+                // an attempt Spark killed (the slower copy of a speculated task, a cancelled job) stops here,
+                // between micro-batches, instead of computing on into the next step or the executor's exit
+                if (context != null) context.killTaskIfInterrupted();
                 for (int j = 0; j < m; j++) {
                     int q = q0 + j;
                     long window;
@@ -182,9 +187,8 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenBloc
                 out.flat = model.gradients();
                 out.blockFloats = plan.blockFloats();
                 out.afterSerialized = giveBack;
-                TaskContext task = TaskContext.get();
-                if (task != null) { // a failed task has no result to wait for
-                    task.addTaskFailureListener((org.apache.spark.util.TaskFailureListener) (context, error) -> giveBack.run());
+                if (context != null) { // a failed task has no result to wait for
+                    context.addTaskFailureListener((org.apache.spark.util.TaskFailureListener) (ctx, error) -> giveBack.run());
                 }
                 lent = true;
             }

@@ -51,6 +51,13 @@ public final class SparkSetup {
         setDefault(conf, "spark.broadcast.compress", "false");         // float weights barely compress; LZ4 cost ~2 ms/MB
         setDefault(conf, "spark.broadcast.checksum", "false");         // an Adler-32 pass over every weight block, each step
         setDefault(conf, "spark.ui.showConsoleProgress", "false");     // the step lines are the progress
+        // a slow executor (a busy node, a throttled GPU) holds every step: once half of a step's tasks are done, a
+        // task running 1.5x the median gets a copy on another executor; a partition's result is a function of
+        // (weights, step, partition), so whichever attempt finishes first gives the same bits (StragglerTest)
+        if (!conf.get("spark.master").startsWith("local[") && !conf.get("spark.master").equals("local")) {
+            setDefault(conf, "spark.speculation", "true");
+            setDefault(conf, "spark.speculation.quantile", "0.5");
+        }
         // one task per executor, threaded inside: each executor ships one gradient, not one per core
         if (conf.contains("spark.executor.cores")) setDefault(conf, "spark.task.cpus", conf.get("spark.executor.cores"));
         String jars = System.getProperty("sparkgpt.jars");

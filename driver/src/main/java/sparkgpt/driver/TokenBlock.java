@@ -53,7 +53,9 @@ public final class TokenBlock implements Serializable {
      */
     public synchronized long shuffled(long k, long seed, int partition) {
         long epoch = k / windows;
-        if (epoch != orderEpoch) {
+        // order is null in a block read from another executor's cache (a speculative copy, a replaced executor):
+        // transient fields arrive unset, and orderEpoch as 0, not -1
+        if (order == null || epoch != orderEpoch) {
             SplittableRandom random = new SplittableRandom(seed * 0x9E3779B97F4A7C15L + epoch * 0xBF58476D1CE4E5B9L + partition);
             int[] o = new int[windows];
             for (int i = 0; i < windows; i++) o[i] = i;

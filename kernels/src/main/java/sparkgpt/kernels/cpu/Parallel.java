@@ -47,11 +47,36 @@ public final class Parallel {
     /** True on pool threads, so nested calls run inline instead of waiting on their own pool. */
     private static final ThreadLocal<Boolean> IN_POOL = ThreadLocal.withInitial(() -> false);
 
+    /** Set by the shutdown hook: workers stop, and loops still running finish on their callers' threads. */
+    private static volatile boolean closing;
+
+    private static final Thread[] WORKERS = new Thread[Math.max(0, THREADS - 1)];
+
     static {
         for (int t = 1; t < THREADS; t++) {
             Thread worker = new Thread(Parallel::workerLoop, "sparkgpt-cpu-" + t);
             worker.setDaemon(true); // never keeps an executor or a test JVM alive
             worker.start();
+            WORKERS[t - 1] = worker;
+        }
+        // The pool threads must not be running Java code when the VM halts: a daemon thread still in
+        // compiled code there can fault on the VM's safepoint polling page after its signal handling is
+        // gone, which kills the process with SIGSEGV (exit 139) after a run's work is done. Shutdown hooks
+        // run before the halt, so this one stops the workers and waits for them.
+        Runtime.getRuntime().addShutdownHook(new Thread(Parallel::shutdown, "sparkgpt-cpu-shutdown"));
+    }
+
+    /** Stops the pool threads and waits (up to a second each) until they have left their loop. */
+    static void shutdown() {
+        closing = true;
+        for (Thread w : WORKERS) w.interrupt();
+        for (Thread w : WORKERS) {
+            try {
+                w.join(1000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
         }
     }
 
@@ -144,11 +169,11 @@ public final class Parallel {
 
     private static void workerLoop() {
         IN_POOL.set(true);
-        while (true) {
+        while (!closing) {
             Piece piece = QUEUE.poll();
             // Loops often come in bursts (a packing pass, then the compute pass): spin a little
             // before sleeping, since waking a parked thread costs tens of microseconds.
-            for (int spin = 0; piece == null && spin < SPIN; spin++) {
+            for (int spin = 0; piece == null && spin < SPIN && !closing; spin++) {
                 Thread.onSpinWait();
                 piece = QUEUE.poll();
             }
@@ -156,16 +181,20 @@ public final class Parallel {
                 try {
                     piece = QUEUE.take();
                 } catch (InterruptedException e) {
-                    continue; // daemon threads live as long as the JVM
+                    continue; // the shutdown hook: the loop's condition ends it
                 }
             }
-            try {
-                piece.body.run(piece.index);
-            } catch (Throwable t) {
-                piece.job.fail(t);
-            }
-            piece.job.finishOne();
+            runPiece(piece);
         }
+    }
+
+    private static void runPiece(Piece piece) {
+        try {
+            piece.body.run(piece.index);
+        } catch (Throwable t) {
+            piece.job.fail(t);
+        }
+        piece.job.finishOne();
     }
 
     private record Piece(Job job, IndexBody body, int index) {}
@@ -199,7 +228,16 @@ public final class Parallel {
                 Thread.onSpinWait();
             }
             while (pending.get() != 0) {
-                LockSupport.park(this);
+                if (closing) { // the workers are stopping: run what they left in the queue here
+                    Piece left = QUEUE.poll();
+                    if (left != null) {
+                        runPiece(left);
+                        continue;
+                    }
+                    LockSupport.parkNanos(this, 1_000_000);
+                } else {
+                    LockSupport.park(this);
+                }
             }
             Throwable t = failure;
             if (t instanceof RuntimeException re) {
