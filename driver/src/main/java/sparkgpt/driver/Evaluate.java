@@ -62,14 +62,24 @@ public final class Evaluate {
         if (B % (partitions * m) != 0) throw new UserError(Trainer.batchArithmetic(B, partitions, m));
         int batches = c.evalBatches() > 0 ? c.evalBatches() : (int) Math.max(1, windows / B);
         GradientStep.Plan plan = new GradientStep.Plan(model, m, c.device(), B, partitions, false, 0);
+        ExecutorMemory.check(sc, model, m, B / partitions, false, false, partitions);
         JavaRDD<TokenBlock> blocks = Trainer.blocks(sc, val, windows, partitions, false, T, model.vocabSize(), "val");
+        ExecutorMemory.Watch outOfMemory = new ExecutorMemory.Watch(sc);
+        boolean done = false;
         try {
             double loss = Trainer.evaluate(sc, blocks, loaded.params(), plan, batches, 0);
             System.out.printf(Locale.ROOT, "val loss %.4f, perplexity %.2f (%d batches of %d windows of %d tokens, %s)%n",
                     loss, Math.exp(loss), batches, B, T, c.data());
+            done = true;
             return loss;
+        } catch (Exception e) {
+            throw outOfMemory.rethrow(e);
         } finally {
-            blocks.unpersist(false);
+            outOfMemory.stop();
+            // done: wait for the executors to drop the cached blocks, so the context stops after their replies (else
+            // Spark logs "ERROR TransportResponseHandler: Still have 1 requests outstanding" when it closes a
+            // connection with the reply in flight); after a failure, don't wait on executors that may not answer
+            blocks.unpersist(done);
         }
     }
 }

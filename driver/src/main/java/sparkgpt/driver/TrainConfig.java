@@ -14,7 +14,7 @@ public record TrainConfig(
         double gradClip, int maxBadSteps, int evalInterval, int evalBatches, long seed, boolean shuffle, int partitions,
         int ckptInterval, int keepCheckpoints,
         String device, String master, double peakFlops, boolean timing,
-        double transferBlockMb, String aggregation, String gradDtype, String weightDtype,
+        double transferBlockMb, String aggregation, String gradDtype, String weightDtype, boolean checkMemory,
         Map<String, String> resolved) implements Serializable {
 
     public static TrainConfig from(Settings s) {
@@ -61,6 +61,8 @@ public record TrainConfig(
                 s.choice("weight_dtype", "fp32", "fp32", "bf16"), // bf16 broadcasts weights at 16 bits (half the bytes), expanded to
                                                        // fp32 on the executors; the driver keeps fp32 master weights and AdamW
                                                        // state (FSDP's param_dtype). fp32 by default: the forward sees exact weights
+                s.bool("check_memory", true),         // compare what an executor needs (docs/scaling.md's estimate) with what
+                                                       // Spark granted before the first step; false: trust the settings
                 s.resolved());                         // what trainer_state.json records
         positive(s, "batch_size", c.batchSize);
         positive(s, "micro_batch_size", c.microBatchSize);

@@ -50,7 +50,9 @@ public final class Trainer {
         if (start.checkpoint() != null) {
             resumed = Checkpoint.load(hadoop, start.checkpoint());
             pretrained = resumed.model();
-            System.out.printf(Locale.ROOT, "resuming from %s at step %d%n", start.checkpoint(), resumed.state().step());
+            int bad = resumed.state().badStepsInARow();
+            System.out.printf(Locale.ROOT, "resuming from %s at step %d%s%n", start.checkpoint(), resumed.state().step(),
+                    bad > 0 ? " (the last " + bad + " step(s) not finite: they count towards max_bad_steps)" : "");
             if (resumed.state().step() >= cfg.maxSteps()) {
                 System.out.printf(Locale.ROOT, "already at step %d of max_steps = %d: nothing to do%n",
                         resumed.state().step(), cfg.maxSteps());
@@ -132,6 +134,7 @@ public final class Trainer {
         String aggregation = cfg.aggregationFor(layout.size());
         GradientStep.Plan plan = new GradientStep.Plan(model, m, cfg.device(), B, partitions, cfg.shuffle(), cfg.seed(),
                 blockFloats, cfg.gradDtype().equals("bf16"), aggregation.equals("tree"));
+        if (cfg.checkMemory()) ExecutorMemory.check(sc, model, m, per, true, aggregation.equals("tree"), partitions);
         int blocks = WeightBlocks.count(layout.size(), blockFloats);
         // weight_dtype = bf16: each step broadcasts the weights rounded to bfloat16; params, AdamW's
         // moments and the checkpoints stay fp32, and an eval broadcasts fp32 (val losses comparable across runs)
@@ -168,10 +171,15 @@ public final class Trainer {
         List<Double> losses = new ArrayList<>();
         List<double[]> valLosses = new ArrayList<>();
         List<StepTiming> timings = new ArrayList<>();
-        int badInARow = 0; // steps since the last finite one whose loss or gradient was NaN or Inf
+        // what the loop carries from step to step is in the checkpoint (params, AdamW's moments and step, bestVal,
+        // badInARow), so a resumed run computes and stops where the uninterrupted one does; the lists above are this
+        // invocation's results, and stepMsAverage is left out: it only feeds the ETA and re-forms within ~10 steps
+        int badInARow = resumed != null ? resumed.state().badStepsInARow() : 0; // non-finite steps since the last finite one
         double stepMsAverage = 0; // for the ETA
         // every check has passed: the first write to out_dir (a run that starts anew removes an old one and marks out_dir)
         if (resumed == null) OutDir.begin(hadoop, cfg.outDir(), start, sc.sc().applicationId());
+        ExecutorMemory.Watch outOfMemory = new ExecutorMemory.Watch(sc); // one line, not retries, when an executor runs out
+        boolean done = false;
         try (MetricsLog metrics = MetricsLog.open(hadoop, cfg.outDir(), resumed != null ? first : -1)) {
             for (int step = first; ; step++) {
                 boolean end = step == cfg.maxSteps();
@@ -187,11 +195,12 @@ public final class Trainer {
                     metrics.line(String.format(Locale.ROOT, "{\"step\": %d, \"val_loss\": %s}", step, json(val)));
                     plotLosses(hadoop, cfg.outDir());
                 }
+                // written before step + 1 runs: the state after `step` steps, badInARow counted through step `step`
                 if (step > first && (end || cfg.ckptInterval() > 0 && step % cfg.ckptInterval() == 0)) {
                     long c0 = System.nanoTime();
                     String dir = Checkpoint.write(hadoop, cfg.outDir(), new Checkpoint.Model(model, params, tokenizer), adamw,
-                            new Checkpoint.State(step, adamw.step(), bestVal, cfg.seed(), partitions, B, cfg.shuffle(),
-                                    cfg.resolved()), cfg.keepCheckpoints());
+                            new Checkpoint.State(step, adamw.step(), bestVal, badInARow, cfg.seed(), partitions, B,
+                                    cfg.shuffle(), cfg.resolved()), cfg.keepCheckpoints());
                     System.out.printf(Locale.ROOT, "checkpoint %s (%.0f ms)%n", dir, (System.nanoTime() - c0) / 1e6);
                 }
                 if (end) break;
@@ -272,9 +281,16 @@ public final class Trainer {
                             + cfg.gradClip() + ")");
                 }
             }
+            done = true;
+        } catch (Exception e) {
+            throw outOfMemory.rethrow(e);
         } finally {
-            trainBlocks.unpersist(false);
-            if (valBlocks != null) valBlocks.unpersist(false);
+            outOfMemory.stop();
+            // done: wait for the executors to drop the cached blocks, so the context stops after their replies (else
+            // Spark logs "ERROR TransportResponseHandler: Still have 1 requests outstanding" when it closes a
+            // connection with the reply in flight); after a failure, don't wait on executors that may not answer
+            trainBlocks.unpersist(done);
+            if (valBlocks != null) valBlocks.unpersist(done);
         }
         return new Result(losses, valLosses, params, timings, flopsPerToken);
     }
@@ -317,7 +333,7 @@ public final class Trainer {
         sc.setJobDescription("eval at step " + step);
         GradientSum sum = valBlocks.mapPartitionsWithIndex(GradientStep.eval(weights, plan, batches), false)
                 .treeAggregate(new GradientSum(), GradientSum::add, GradientSum::merge);
-        weights.destroy();
+        weights.destroyAndWait(); // `eval` stops the context right after: no removal may still be in flight
         return sum.lossSum() / ((double) batches * plan.batchSize() * plan.blockSize());
     }
 
