@@ -61,7 +61,7 @@ public final class Prepare {
         sc.setJobDescription("prepare: tokenize " + documents + " documents");
         long contentTokens = docs.map(d -> (long) d.length).fold(0L, Long::sum);
         if (contentTokens == 0) {
-            docs.unpersist(false);
+            docs.unpersist(true);
             throw new UserError("input " + cfg.input() + " holds no text (" + documents + " empty file(s)): expected at least"
                     + " one non-empty UTF-8 file");
         }
@@ -88,7 +88,9 @@ public final class Prepare {
             TokenShards.Meta meta = new TokenShards.Meta(tokenizer.key, tokenizer.vocabSize, documents,
                     writer.written[0], writer.written[1]);
             TokenShards.writeMeta(fs, out, meta);
-            docs.unpersist(false);
+            // blocking: the executors' replies arrive before the context stops (with them in flight Spark logs
+            // "ERROR TransportResponseHandler: Still have 1 requests outstanding" as it closes the connection)
+            docs.unpersist(true);
             System.out.printf(Locale.ROOT, "prepared %s: %d documents, %d tokens (%s, vocab %d): train %d tokens in %d shards, val %d tokens in %d shards%n",
                     cfg.output(), documents, total, tokenizer.key, tokenizer.vocabSize, writer.written[0],
                     writer.shards[0], writer.written[1], writer.shards[1]);

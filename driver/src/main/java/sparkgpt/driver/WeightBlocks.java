@@ -118,4 +118,17 @@ public final class WeightBlocks implements Serializable {
     public void destroy() {
         for (Broadcast<?> b : blocks) b.destroy();
     }
+
+    /**
+     * {@link #destroy()}, returning once the executors have dropped their copies: for the last broadcast before
+     * the context stops, whose removal would otherwise still be in flight when Spark closes the connections
+     * ("ERROR TransportResponseHandler: Still have 1 requests outstanding"). Spark's public blocking removal is
+     * unpersist(true), from the executors; destroy() then drops the driver's copy (the executors have none left).
+     */
+    public void destroyAndWait() {
+        for (Broadcast<?> b : blocks) {
+            b.unpersist(true);
+            b.destroy();
+        }
+    }
 }
