@@ -2,6 +2,14 @@
 // per JVM, and says why whenever it falls back.
 package sparkgpt.kernels;
 
+import java.io.IOException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import sparkgpt.kernels.cpu.CpuBackend;
@@ -57,6 +65,11 @@ public final class Backends {
     }
 
     private static Backend auto() {
+        String cpuOnly = onlyPoclInstalled(System.getenv(), Path.of("/etc/OpenCL/vendors"));
+        if (cpuOnly != null) {
+            fallback(cpuOnly);
+            return new CpuBackend();
+        }
         if (!OpenClBackend.hasGpu()) {
             if (OpenClBackend.devices().isEmpty()) {
                 fallback("no OpenCL platform or device");
@@ -71,6 +84,32 @@ public final class Backends {
             fallback(e.getMessage());
             return new CpuBackend();
         }
+    }
+
+    /**
+     * Why auto need not load OpenCL at all, or null when a GPU may be there. Loading PoCL only to list its CPU
+     * device starts its pthread workers, which live until the process exits (named after the Java thread that
+     * loaded it, e.g. "Executor task l") and run PoCL's code while exit() unloads it: the JVM crashed at exit
+     * (SIGSEGV, exit 139) after runs whose work was done. The ICD loader finds platforms through
+     * OCL_ICD_FILENAMES, else the *.icd files of OCL_ICD_VENDORS or /etc/OpenCL/vendors, each naming a library.
+     */
+    static String onlyPoclInstalled(Map<String, String> env, Path defaultVendors) {
+        List<String> libraries = new ArrayList<>();
+        String files = env.get("OCL_ICD_FILENAMES");
+        Path vendors = env.containsKey("OCL_ICD_VENDORS") ? Path.of(env.get("OCL_ICD_VENDORS")) : defaultVendors;
+        if (files != null && !files.isBlank()) {
+            libraries.addAll(Arrays.asList(files.split(":")));
+        } else if (Files.isDirectory(vendors)) {
+            try (DirectoryStream<Path> icds = Files.newDirectoryStream(vendors, "*.icd")) {
+                for (Path icd : icds) libraries.add(Files.readString(icd).trim());
+            } catch (IOException e) {
+                return null; // cannot tell: let OpenCL look
+            }
+        }
+        if (libraries.isEmpty()) return "no OpenCL platform installed (" + vendors + ")";
+        for (String lib : libraries) if (!lib.contains("pocl")) return null;
+        return "the only OpenCL platform is PoCL's CPU device (" + String.join(", ", libraries) + "), slower than"
+                + " the cpu backend; OpenCL not loaded";
     }
 
     private static Backend assigned(int index) {
