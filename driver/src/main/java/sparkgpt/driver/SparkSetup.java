@@ -82,7 +82,7 @@ public final class SparkSetup {
      */
     static String describe(JavaSparkContext sc) {
         SparkConf c = sc.getConf();
-        String attempt = sc.sc().applicationAttemptId().isDefined() ? ", attempt " + sc.sc().applicationAttemptId().get() : "";
+        String attempt = attemptId(sc) != null ? ", attempt " + attemptId(sc) : "";
         String head = "spark: master " + sc.master() + " (" + c.get("spark.submit.deployMode", "client") + " mode), "
                 + sc.appName() + " " + sc.sc().applicationId() + attempt;
         long heapMb = Runtime.getRuntime().maxMemory() >> 20;
@@ -92,6 +92,12 @@ public final class SparkSetup {
         int executors = sc.sc().statusTracker().getExecutorInfos().length - 1; // the list includes the driver
         return head + "; " + executors + " executor(s) x " + c.get("spark.executor.cores", "1") + " core(s), "
                 + c.get("spark.executor.memory", "1g") + " heap each; driver " + heapMb + " MB heap";
+    }
+
+    /** Spark's attempt of this application: "1", "2", ... when YARN reruns a failed driver; null in local mode. */
+    static String attemptId(JavaSparkContext sc) {
+        scala.Option<String> attempt = sc.sc().applicationAttemptId();
+        return attempt.isDefined() ? attempt.get() : null;
     }
 
     /**

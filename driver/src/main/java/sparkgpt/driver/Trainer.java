@@ -44,7 +44,7 @@ public final class Trainer {
         // ---- the starting point: scratch, out_dir's latest checkpoint, a Hugging Face directory or an llm.c file;
         // out_dir holds one run: another one there stops this run, unless overwrite or a YARN retry (OutDir) ----
         OutDir.Start start = OutDir.start(hadoop, cfg.outDir(), cfg.initFrom(), cfg.overwrite(), sc.sc().applicationId(),
-                attemptId(sc));
+                SparkSetup.attemptId(sc));
         Checkpoint.Loaded resumed = null;
         Checkpoint.Model pretrained = null;
         if (start.checkpoint() != null) {
@@ -293,12 +293,6 @@ public final class Trainer {
             if (valBlocks != null) valBlocks.unpersist(done);
         }
         return new Result(losses, valLosses, params, timings, flopsPerToken);
-    }
-
-    /** Spark's attempt of this application: "1", "2", ... when YARN reruns a failed driver; null in local mode. */
-    static String attemptId(JavaSparkContext sc) {
-        scala.Option<String> attempt = sc.sc().applicationAttemptId();
-        return attempt.isDefined() ? attempt.get() : null;
     }
 
     /** Redraws out_dir/loss.png from metrics.jsonl; a failure to draw is reported, never fatal to the run. */
