@@ -244,7 +244,7 @@ public final class Bench {
         Random random = new Random(train.seed());
         char[] tokens = new char[(int) n];
         for (int i = 0; i < tokens.length; i++) tokens[i] = (char) random.nextInt(train.vocabSize());
-        TokenShards.write(FileSystem.getLocal(conf), new org.apache.hadoop.fs.Path(dir.toUri().toString(), "train_000000.bin"),
+        TokenShards.write(FileSystem.getLocal(conf).getRaw(), new org.apache.hadoop.fs.Path(dir.toUri().toString(), "train_000000.bin"),
                 tokens, 0, tokens.length);
     }
 

@@ -72,7 +72,7 @@ public final class Prepare {
         // 2. shards, streamed partition by partition in document order
         try {
             Path out = new Path(cfg.output());
-            FileSystem fs = out.getFileSystem(hadoop);
+            FileSystem fs = Checkpoint.fileSystem(hadoop, out); // on file://, no .crc file beside each shard
             fs.mkdirs(out);
             fs.delete(new Path(out, "meta.json"), false); // the directory is complete only once meta.json is back
             ShardWriter writer = new ShardWriter(fs, out, trainTokens, cfg.shardTokens());

@@ -57,6 +57,10 @@ class PrepareTest {
         assertArrayEquals(new char[] {0xC3, 0xA9}, tokens(out, "val"));
         String json = Files.readString(dir.resolve("out/meta.json"));
         assertTrue(json.contains("\"vocab_size\": 256") && json.contains("\"tokenizer\": \"byte\""), json);
+        // Hadoop's checksummed local file system would put a .crc file beside each shard
+        try (var files = Files.list(dir.resolve("out"))) {
+            assertEquals(List.of(), files.map(f -> f.getFileName().toString()).filter(n -> n.endsWith(".crc")).toList());
+        }
     }
 
     @Test
