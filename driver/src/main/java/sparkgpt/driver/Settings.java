@@ -141,14 +141,47 @@ public final class Settings {
         throw bad(key, v, "one of " + String.join(", ", choices));
     }
 
-    /** Fails on the first key that no config record read. */
+    /** Fails on the first key that no config record read, suggesting the nearest known one. */
     public void finish(String command) {
         for (String k : values.keySet()) {
             if (!resolved.containsKey(k)) {
-                throw new UserError("unknown key '" + k + "' (from " + origin.get(k) + ") for command '" + command
-                        + "'; known keys: " + String.join(", ", resolved.keySet()));
+                String near = nearest(k, resolved.keySet());
+                throw new UserError("unknown key '" + k + "' (from " + origin.get(k) + ") for command '" + command + "'"
+                        + (near != null ? ": did you mean '" + near + "'?" : "") + "; known keys: "
+                        + String.join(", ", resolved.keySet()));
             }
         }
+    }
+
+    /** The known key within two edits (insertions, deletions, substitutions, swaps of neighbours) of key, or null. */
+    static String nearest(String key, Iterable<String> known) {
+        String best = null;
+        int bestDistance = 3;
+        for (String k : known) {
+            int d = editDistance(key, k);
+            if (d < bestDistance) {
+                best = k;
+                bestDistance = d;
+            }
+        }
+        return best;
+    }
+
+    /** Damerau-Levenshtein distance (optimal string alignment): "inptu" is one swap from "input". */
+    static int editDistance(String a, String b) {
+        int[][] d = new int[a.length() + 1][b.length() + 1];
+        for (int i = 0; i <= a.length(); i++) d[i][0] = i;
+        for (int j = 0; j <= b.length(); j++) d[0][j] = j;
+        for (int i = 1; i <= a.length(); i++) {
+            for (int j = 1; j <= b.length(); j++) {
+                int cost = a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1;
+                d[i][j] = Math.min(Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1), d[i - 1][j - 1] + cost);
+                if (i > 1 && j > 1 && a.charAt(i - 1) == b.charAt(j - 2) && a.charAt(i - 2) == b.charAt(j - 1)) {
+                    d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+                }
+            }
+        }
+        return d[a.length()][b.length()];
     }
 
     /** The resolved configuration, one {@code key = value} per line, marking the overridden ones. */
@@ -168,8 +201,19 @@ public final class Settings {
         return new LinkedHashMap<>(resolved);
     }
 
-    /** Fails with a message naming the key, the value and the expectation. */
+    /**
+     * Fails with a message naming the key, the value and the expectation; when the key was not given but a
+     * key one or two typos away from it was (prepare --inptu=x), that unknown key is the error.
+     */
     public UserError bad(String key, Object value, String expected) {
+        if (!values.containsKey(key)) {
+            for (String given : values.keySet()) {
+                if (!resolved.containsKey(given) && editDistance(given, key) <= 2) {
+                    return new UserError("unknown key '" + given + "' (from " + origin.get(given) + "): did you mean '"
+                            + key + "'?");
+                }
+            }
+        }
         String src = origin.get(key);
         return new UserError(key + " = " + value + (src == null ? "" : " (from " + src + ")") + ": expected " + expected);
     }

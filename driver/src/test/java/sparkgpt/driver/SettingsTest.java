@@ -34,6 +34,20 @@ class SettingsTest {
     }
 
     @Test
+    void aTypoGetsTheNearestKey() {
+        Settings s = Settings.parse(List.of("--learning_rat=1e-3"));
+        TrainConfig.from(s);
+        UserError e = assertThrows(UserError.class, () -> s.finish("train"));
+        assertTrue(e.getMessage().startsWith("unknown key 'learning_rat' (from command line) for command 'train':"
+                + " did you mean 'learning_rate'?"), e.getMessage());
+        // a required key missing because of a typo names the typo, not the missing key
+        e = assertThrows(UserError.class, () -> PrepareConfig.from(Settings.parse(List.of("--inptu=x", "--output=y"))));
+        assertEquals("unknown key 'inptu' (from command line): did you mean 'input'?", e.getMessage());
+        assertNull(Settings.nearest("zzz", List.of("input", "output")));
+        assertEquals(1, Settings.editDistance("inptu", "input"));
+    }
+
+    @Test
     void badValuesFailNamingKeyAndExpectation() {
         UserError e = assertThrows(UserError.class, () -> TrainConfig.from(Settings.parse(List.of("--n_embd=big"))));
         assertEquals("n_embd = big (from command line): expected an integer", e.getMessage());
