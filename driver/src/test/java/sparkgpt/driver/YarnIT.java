@@ -160,9 +160,10 @@ class YarnIT {
         int at = waitForStep(run, out, 12);
         String app = run.applicationId();
         long pid = onlyProcess("org.apache.spark.deploy.yarn.ApplicationMaster", app);
+        String memory = String.format("RSS %d MB; executors' RSS %s MB", rssMb(pid),
+                processes("YarnCoarseGrainedExecutorBackend", app).stream().map(YarnIT::rssMb).toList());
         ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
-        System.out.printf("YarnIT: killed the ApplicationMaster (pid %d, RSS %d MB; executors' RSS %s MB) of %s at step %d%n",
-                pid, rssMb(pid), processes("YarnCoarseGrainedExecutorBackend", app).stream().map(YarnIT::rssMb).toList(), app, at);
+        System.out.printf("YarnIT: killed the ApplicationMaster (pid %d, %s) of %s at step %d%n", pid, memory, app, at);
         run.finish();
         run.assertSucceeded();
         String attempt2 = containerLog(app, "_02_000001", "stdout");
