@@ -22,8 +22,8 @@ import sparkgpt.worker.ParameterLayout;
  * output, the serialized result and the RPC buffer each hold a copy); a copy of the gradient in
  * blocks when it is not lent (sliced aggregation) 4 P; Spark's reserved 300 MB; and 20% headroom for
  * the collector (G1 places each large array in contiguous regions). Checked: GPT-2 124M at
- * micro-batch 1 x 1024 comes to 7.8 GB (it ran in an 8 GB executor, not in 11 GB before results went
- * through the block manager); the bench model to 1.5 GB (it died of OutOfMemoryError in Spark's 1 GB
+ * micro-batch 1 x 1024 comes to 7,384 MiB (it ran in an 8 GB executor, not in 11 GB before results went
+ * through the block manager); the bench model to ~1.3 GiB (it died of OutOfMemoryError in Spark's 1 GB
  * default, ran in 3 GB).
  */
 final class ExecutorMemory {
