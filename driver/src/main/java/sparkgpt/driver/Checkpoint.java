@@ -125,10 +125,7 @@ public final class Checkpoint {
             fs.delete(dir, true); // a step directory left by an abandoned run that went past this step
             if (!fs.rename(tmp, dir)) throw new IOException("cannot rename " + tmp + " to " + dir);
 
-            Path latest = new Path(out, LATEST), latestTmp = new Path(out, LATEST + ".tmp");
-            writeText(fs, latestTmp, name + "\n");
-            fs.delete(latest, false);
-            if (!fs.rename(latestTmp, latest)) throw new IOException("cannot rename " + latestTmp + " to " + latest);
+            replaceText(fs, new Path(out, LATEST), name + "\n");
 
             if (keep > 0) {
                 List<FileStatus> steps = stepDirs(fs, out);
@@ -205,6 +202,17 @@ public final class Checkpoint {
             sb.append(++i < m.size() ? ",\n" : "\n");
         }
         return sb.append("}\n").toString();
+    }
+
+    /**
+     * Replaces a small text file whole: written under NAME.tmp, then renamed over (HDFS's rename does not
+     * overwrite, so the old file is deleted first; a reader between the two finds none, never half of one).
+     */
+    static void replaceText(FileSystem fs, Path path, String text) throws IOException {
+        Path tmp = new Path(path.getParent(), path.getName() + ".tmp");
+        writeText(fs, tmp, text);
+        fs.delete(path, false);
+        if (!fs.rename(tmp, path)) throw new IOException("cannot rename " + tmp + " to " + path);
     }
 
     private static void writeText(FileSystem fs, Path path, String text) throws IOException {

@@ -3,8 +3,6 @@
 package sparkgpt.driver;
 
 import java.io.IOException;
-import java.io.OutputStream;
-import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
@@ -32,7 +30,7 @@ final class OutDir {
     static final String RUN = "run.json";
     /** What sparkgpt writes in out_dir: its run is these, nothing else. */
     private static final Pattern OURS = Pattern.compile("latest|latest\\.tmp|step_\\d+|\\.step_\\d+\\.tmp"
-            + "|metrics\\.jsonl|\\.metrics\\.jsonl\\.tmp|loss\\.png|run\\.json|\\.run\\.json\\.tmp");
+            + "|metrics\\.jsonl|\\.metrics\\.jsonl\\.tmp|loss\\.png|run\\.json|run\\.json\\.tmp");
     /** The files whose presence means out_dir holds a run (loss.png alone is only a picture). */
     private static final Pattern RUN_FILES = Pattern.compile(
             "latest|step_\\d+|\\.step_\\d+\\.tmp|metrics\\.jsonl|run\\.json");
@@ -110,14 +108,8 @@ final class OutDir {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("application_id", appId);
             m.put("started", Instant.now().truncatedTo(ChronoUnit.SECONDS).toString()); // ISO-8601, UTC
-            // written whole under a temporary name, then renamed (HDFS's rename does not overwrite: delete first)
-            Path run = new Path(out, RUN), tmp = new Path(out, "." + RUN + ".tmp");
             fs.mkdirs(out);
-            try (OutputStream o = fs.create(tmp, true)) {
-                o.write(Checkpoint.pretty(m).getBytes(StandardCharsets.UTF_8));
-            }
-            fs.delete(run, false);
-            if (!fs.rename(tmp, run)) throw new IOException("cannot rename " + tmp + " to " + run);
+            Checkpoint.replaceText(fs, new Path(out, RUN), Checkpoint.pretty(m));
         } catch (IOException e) {
             throw new UserError("cannot write " + new Path(out, RUN) + ": " + e.getMessage(), e);
         }

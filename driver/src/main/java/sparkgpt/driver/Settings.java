@@ -48,14 +48,11 @@ public final class Settings {
         if (!Files.isRegularFile(file)) {
             throw new UserError("config file " + file + " does not exist (expected a .properties file of key = value lines)");
         }
-        Properties p = new Properties();
         try (Reader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
-            p.load(r);
+            return load(r, file.toString(), true);
         } catch (IOException | IllegalArgumentException e) {
             throw new UserError("cannot read config file " + file + ": " + e.getMessage());
         }
-        for (String k : new TreeSet<>(p.stringPropertyNames())) put(k, p.getProperty(k).trim(), file.toString());
-        return this;
     }
 
     /**
@@ -63,15 +60,20 @@ public final class Settings {
      * that the same keys resolve to the same values on any machine that runs the driver).
      */
     public Settings loadDefaults(String resource) {
-        Properties p = new Properties();
         try (java.io.InputStream in = Settings.class.getClassLoader().getResourceAsStream(resource)) {
             if (in == null) throw new IllegalStateException(resource + " is missing from the driver jar");
-            p.load(new java.io.InputStreamReader(in, StandardCharsets.UTF_8));
+            return load(new java.io.InputStreamReader(in, StandardCharsets.UTF_8),
+                    resource + ", built in: no config file named", false);
         } catch (IOException e) {
             throw new IllegalStateException("cannot read " + resource + " from the driver jar", e);
         }
+    }
+
+    private Settings load(Reader r, String source, boolean override) throws IOException {
+        Properties p = new Properties();
+        p.load(r);
         for (String k : new TreeSet<>(p.stringPropertyNames())) {
-            if (!has(k)) put(k, p.getProperty(k).trim(), resource + ", built in: no config file named");
+            if (override || !has(k)) put(k, p.getProperty(k).trim(), source);
         }
         return this;
     }
