@@ -59,13 +59,10 @@ class ClusterTest {
 
     /** A tiny model on 2 partitions, shuffled windows seeded from (seed, epoch, partition). */
     static TrainConfig config(String name) {
-        Settings s = Settings.parse(List.of("--data=" + data, "--out_dir=" + tmp.resolve("out-" + name),
+        return TestData.trainConfig(List.of("--data=" + data, "--out_dir=" + tmp.resolve("out-" + name),
                 "--n_layer=2", "--n_head=2", "--n_embd=32", "--block_size=16", "--batch_size=8",
                 "--micro_batch_size=2", "--partitions=2", "--shuffle=true", "--learning_rate=3e-3",
                 "--warmup_steps=2", "--eval_interval=0", "--seed=11", "--device=cpu", "--max_steps=" + STEPS));
-        TrainConfig c = TrainConfig.from(s);
-        s.finish("train");
-        return c;
     }
 
     @Test

@@ -28,10 +28,7 @@ class ExecutorMemoryTest {
                 "--n_embd=128", "--block_size=256", "--batch_size=16", "--micro_batch_size=16", "--partitions=1",
                 "--eval_interval=0", "--device=cpu", "--max_steps=2"));
         args.addAll(List.of(more));
-        Settings s = Settings.parse(args);
-        TrainConfig c = TrainConfig.from(s);
-        s.finish("train");
-        return c;
+        return TestData.trainConfig(args);
     }
 
     @Test

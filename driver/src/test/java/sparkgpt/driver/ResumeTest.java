@@ -45,10 +45,7 @@ class ResumeTest {
                 "--warmup_steps=2", "--grad_clip=0.5", "--eval_interval=2", "--eval_batches=2", "--seed=7",
                 "--ckpt_interval=2", "--keep_checkpoints=3"));
         args.addAll(List.of(overrides));
-        Settings s = Settings.parse(args);
-        TrainConfig c = TrainConfig.from(s);
-        s.finish("train");
-        return c;
+        return TestData.trainConfig(args);
     }
 
     @Test

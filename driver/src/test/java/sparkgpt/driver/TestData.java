@@ -12,6 +12,14 @@ final class TestData {
     static final String TEXT = "The Commission has to report to the Parliament on this matter, and that is the point. "
             + "We in this House have said so before, and we say it again today. ";
 
+    /** A train configuration from --key=value arguments, checked as Main checks them (unknown keys fail). */
+    static TrainConfig trainConfig(java.util.List<String> args) {
+        Settings s = Settings.parse(args);
+        TrainConfig c = TrainConfig.from(s);
+        s.finish("train");
+        return c;
+    }
+
     /** TEXT repeated, as bytes: train and val shards and a meta.json in dir. */
     static String bytes(Path dir, int trainTokens, int valTokens) throws Exception {
         FileSystem fs = FileSystem.getLocal(new Configuration());

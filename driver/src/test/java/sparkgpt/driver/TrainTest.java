@@ -39,10 +39,7 @@ class TrainTest {
                 "--micro_batch_size=2", "--learning_rate=3e-3", "--min_lr=3e-4", "--warmup_steps=2",
                 "--eval_interval=0", "--eval_batches=2", "--seed=7"));
         args.addAll(List.of(overrides));
-        Settings s = Settings.parse(args);
-        TrainConfig c = TrainConfig.from(s);
-        s.finish("train");
-        return c;
+        return TestData.trainConfig(args);
     }
 
     @Test
