@@ -29,7 +29,7 @@ with DAG(
         task_id="train",
         conn_id="spark_default",
         application=f"{SPARKGPT}/driver/target/sparkgpt-submit.jar",
-        java_class="sparkgpt.driver.Main",
+        java_class="sparkgpt.driver.cli.Main",
         deploy_mode="cluster",
         application_args=["train", "books.properties", "--init_from=resume"],
         num_executors=EXECUTORS,

@@ -7,8 +7,10 @@ import java.util.Arrays;
 import java.util.Random;
 import sparkgpt.kernels.Backend;
 import sparkgpt.kernels.Backends;
+import sparkgpt.kernels.FmaPeak;
 import sparkgpt.kernels.OpTimer;
-import sparkgpt.kernels.cpu.FmaPeak;
+import sparkgpt.worker.optim.AdamW;
+import sparkgpt.worker.optim.GradientClip;
 
 /**
  * Usage: {@code ModelBench [key=value ...]} with keys n_layer, n_head, n_embd, block_size,
@@ -79,7 +81,7 @@ public final class ModelBench {
                 model.backward();
                 float[] g = model.gradients();
                 long t1 = System.nanoTime();
-                double norm = AdamW.clipGradNorm(g, 1.0);
+                double norm = GradientClip.clip(g, 1.0);
                 opt.update(model.parameters(), g, 3e-4f);
                 if (s >= 0) optNanos += System.nanoTime() - t1;
                 model.paramsChanged();

@@ -2,6 +2,8 @@
 // with the score and value products as GEMMs per (batch, head).
 package sparkgpt.kernels.cpu;
 
+import sparkgpt.kernels.Parallel;
+
 final class Attention {
     private Attention() {}
 

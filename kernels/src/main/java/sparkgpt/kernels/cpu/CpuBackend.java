@@ -4,6 +4,7 @@ package sparkgpt.kernels.cpu;
 import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
 import sparkgpt.kernels.Backend;
+import sparkgpt.kernels.Parallel;
 
 /** Plain Java, multithreaded, SIMD matmuls; the reference the OpenCL kernels are checked against. */
 public final class CpuBackend implements Backend {

@@ -2,6 +2,8 @@
 // crossentropy_softmax_backward) on the cpu.
 package sparkgpt.kernels.cpu;
 
+import sparkgpt.kernels.Parallel;
+
 final class CrossEntropy {
     private CrossEntropy() {}
 

@@ -1,6 +1,8 @@
 // Token + position embedding (llm.c encoder_forward / encoder_backward) on the cpu.
 package sparkgpt.kernels.cpu;
 
+import sparkgpt.kernels.Parallel;
+
 final class Encoder {
     private Encoder() {}
 

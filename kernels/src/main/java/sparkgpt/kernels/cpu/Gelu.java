@@ -4,6 +4,7 @@ package sparkgpt.kernels.cpu;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
+import sparkgpt.kernels.Parallel;
 
 final class Gelu {
     private Gelu() {}

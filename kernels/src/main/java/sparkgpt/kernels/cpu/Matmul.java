@@ -1,6 +1,8 @@
 // Matmul with bias (llm.c matmul_forward / matmul_backward) on the cpu, through a SIMD GEMM.
 package sparkgpt.kernels.cpu;
 
+import sparkgpt.kernels.Parallel;
+
 final class Matmul {
     private Matmul() {}
 

@@ -1,6 +1,8 @@
 // Residual add (llm.c residual_forward / residual_backward) on the cpu.
 package sparkgpt.kernels.cpu;
 
+import sparkgpt.kernels.Parallel;
+
 final class Residual {
     private Residual() {}
 

@@ -4,7 +4,8 @@ package sparkgpt.kernels.cpu;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
-import sparkgpt.kernels.cpu.Parallel.IndexBody;
+import sparkgpt.kernels.Parallel;
+import sparkgpt.kernels.Parallel.IndexBody;
 
 /**
  * C[M,N] (+)= op(A) . op(B), row-major, with array offsets and row strides.

@@ -4,6 +4,7 @@ package sparkgpt.kernels.cpu;
 
 import java.util.Arrays;
 import java.util.SplittableRandom;
+import sparkgpt.kernels.Parallel;
 
 public final class SgemmBench {
 

@@ -11,7 +11,6 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.aparapi.Kernel;
 import com.aparapi.Range;
-import com.aparapi.device.JavaDevice;
 import com.aparapi.device.OpenCLDevice;
 import java.util.List;
 import java.util.Random;

@@ -46,6 +46,23 @@ public final class Json {
         return sb.toString();
     }
 
+    /**
+     * An object with one top-level key per line, each value compact: readable with cat, parsed by any JSON
+     * reader (meta.json, trainer_state.json, config.json).
+     */
+    public static String writeLines(Map<String, ?> object) {
+        StringBuilder sb = new StringBuilder("{\n");
+        int i = 0;
+        for (Map.Entry<String, ?> e : object.entrySet()) {
+            sb.append("  ");
+            writeString(e.getKey(), sb);
+            sb.append(": ");
+            write(e.getValue(), sb);
+            sb.append(++i < object.size() ? ",\n" : "\n");
+        }
+        return sb.append("}\n").toString();
+    }
+
     /** Appends the compact JSON for {@code value} to {@code sb}. */
     public static void write(Object value, StringBuilder sb) {
         if (value == null) {

@@ -2,7 +2,6 @@
 // for bit, reads past what the model does not use, and rejects bad files with the in-memory load's messages.
 package sparkgpt.worker.io;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;

@@ -1,0 +1,202 @@
+// The work of one partition in one Spark job: forward (and backward) over its share of a global batch.
+package sparkgpt.driver.step;
+
+import java.io.Serializable;
+import java.util.Iterator;
+import java.util.List;
+import org.apache.spark.TaskContext;
+import org.apache.spark.api.java.function.Function2;
+import sparkgpt.driver.config.TransferConfig;
+import sparkgpt.driver.data.TokenBlock;
+import sparkgpt.worker.Gpt;
+import sparkgpt.worker.GptConfig;
+
+/**
+ * Which windows a partition reads (the batch contract; W windows in the split, B = batch_size,
+ * P partitions, per = B / P, step s from 0):
+ * <ul>
+ *   <li>in order (shuffle=false, and always for eval): global batch b holds windows
+ *       (b*B + i) mod W for i = 0..B-1, and partition p takes i in [p*per, (p+1)*per). Every
+ *       partition caches the whole split, so the windows do not depend on the cluster's shape.</li>
+ *   <li>shuffled (shuffle=true): partition p caches windows [p*Wp, (p+1)*Wp), Wp = floor(W/P),
+ *       and takes the next per windows of its own stream: epoch after epoch of a permutation
+ *       seeded from (seed, epoch, p). Memory per partition is 1/P of the split.</li>
+ * </ul>
+ * The weights arrive by broadcast; nothing the size of the model is captured in this closure.
+ */
+public final class GradientStep implements Function2<Integer, Iterator<TokenBlock>, Iterator<GradientStep.Partial>> {
+
+    /** The model's shape and the batch arithmetic, as plain values that travel with the task. */
+    public record Plan(int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize, int nPositions,
+                       int microBatchSize, String device, int batchSize, int partitions, boolean shuffle,
+                       long seed, int blockFloats, boolean bf16, boolean lend) implements Serializable {
+        /** lend: the result may reference the model's own gradient buffer (see {@link GradientStep#call}). */
+        public Plan(GptConfig c, int microBatchSize, String device, int batchSize, int partitions, boolean shuffle,
+                    long seed, int blockFloats, boolean bf16, boolean lend) {
+            this(c.nLayer(), c.nHead(), c.nEmbd(), c.blockSize(), c.vocabSize(), c.nPositions(), microBatchSize,
+                    device, batchSize, partitions, shuffle, seed, blockFloats, bf16, lend);
+        }
+
+        /** fp32 gradients in blocks of transfer_block_mb's default, 64 MB. */
+        public Plan(GptConfig c, int microBatchSize, String device, int batchSize, int partitions, boolean shuffle,
+                    long seed) {
+            this(c, microBatchSize, device, batchSize, partitions, shuffle, seed, TransferConfig.blockFloats(TransferConfig.DEFAULT_BLOCK_MB), false, false);
+        }
+
+        /** GptConfig is not Serializable: the plan carries its numbers and rebuilds it on the executor. */
+        public GptConfig model() {
+            return new GptConfig(nLayer, nHead, nEmbd, blockSize, vocabSize, nPositions);
+        }
+
+        public int perPartition() {
+            return batchSize / partitions;
+        }
+    }
+
+    /**
+     * One partition's result: summed token losses, and the gradient of (sum of losses) / (B*T) in
+     * blocks of plan.blockFloats (null in an eval). It never travels itself: the seqOp (tree) or the
+     * per-block records (sliced) turn it into {@link GradientSum}s in the task.
+     * A class, not a record: Kryo 4's unsafe field access cannot read record fields.
+     */
+    public static final class Partial implements Serializable {
+        public final int partition;
+        public final double lossSum;
+        public final float[][] grads;
+        /** Round the gradient to bfloat16 whenever it is serialized (grad_dtype = bf16). */
+        public boolean bf16;
+        /**
+         * Instead of grads: the model's own gradient buffer, whose blocks of blockFloats are written straight
+         * from it when the result is serialized (no copy); afterSerialized then gives the model back.
+         */
+        public transient float[] flat;
+        public transient int blockFloats;
+        public transient Runnable afterSerialized;
+        /** computeMs covers forwardMs + backwardMs (each summed over micro-batches) and the setup around them. */
+        public final long computeMs, fetchMs, forwardMs, backwardMs;
+
+        public Partial(int partition, double lossSum, float[][] grads, long computeMs, long fetchMs, long forwardMs,
+                       long backwardMs) {
+            this.partition = partition;
+            this.lossSum = lossSum;
+            this.grads = grads;
+            this.computeMs = computeMs;
+            this.fetchMs = fetchMs;
+            this.forwardMs = forwardMs;
+            this.backwardMs = backwardMs;
+        }
+    }
+
+    private final WeightBlocks weights;
+    private final Plan plan;
+    private final long firstBatch;
+    private final int batches;
+    private final boolean backward;
+
+    /** A training step s: one batch, forward and backward. */
+    public static GradientStep train(WeightBlocks weights, Plan plan, long step) {
+        return new GradientStep(weights, plan, step, 1, true);
+    }
+
+    /** An evaluation: batches 0..batches-1 of the split in order, forward only. */
+    public static GradientStep eval(WeightBlocks weights, Plan plan, int batches) {
+        return new GradientStep(weights, plan, 0, batches, false);
+    }
+
+    private GradientStep(WeightBlocks weights, Plan plan, long firstBatch, int batches, boolean backward) {
+        this.weights = weights;
+        this.plan = plan;
+        this.firstBatch = firstBatch;
+        this.batches = batches;
+        this.backward = backward;
+    }
+
+    /** The model's gradient as blocks: one copy in all (the model's buffer is reused by the next task). */
+    static float[][] blocks(float[] g, int blockFloats) {
+        int n = WeightBlocks.count(g.length, blockFloats);
+        float[][] out = new float[n][];
+        for (int k = 0; k < n; k++) {
+            int from = (int) WeightBlocks.offset(k, blockFloats);
+            out[k] = java.util.Arrays.copyOfRange(g, from, from + WeightBlocks.length(k, g.length, blockFloats));
+        }
+        return out;
+    }
+
+    /**
+     * Why the model is given back after serialization and not in a task completion listener: Spark
+     * runs completion listeners inside Task.run, before the executor serializes the task's result
+     * ({@code TransferTest.completionListenersRunBeforeTheResultIsSerialized}), so another task of the
+     * same JVM could borrow the model and zero its gradient while the result is still being written.
+     * GradientSum.Segment gives it back once it has written the gradient; a failed task, whose result
+     * is never written, gives it back from its failure listener.
+     */
+    @Override
+    public Iterator<Partial> call(Integer partition, Iterator<TokenBlock> blocks) {
+        TokenBlock block = blocks.next();
+        int p = partition, per = plan.perPartition(), m = plan.microBatchSize(), T = plan.model().blockSize();
+        long W = block.windows;
+        WorkerRuntime.Key key = new WorkerRuntime.Key(plan.model(), m, plan.device());
+        Gpt model = WorkerRuntime.borrow(key);
+        Runnable giveBack = WorkerRuntime.giveBackOnce(key, model);
+        long t0 = System.nanoTime();
+        boolean lent = false;
+        try {
+            if (backward) Straggler.delay();
+            weights.copyInto(model.parameters()); // fetches each block broadcast
+            model.paramsChanged();
+            long t1 = System.nanoTime();
+            model.zeroGrad();
+            int[] inputs = new int[m * T], targets = new int[m * T];
+            float dlossPerToken = 1f / ((float) plan.batchSize() * T);
+            double lossSum = 0;
+            long forwardNanos = 0, backwardNanos = 0;
+            int sequences = per * batches;
+            TaskContext context = TaskContext.get();
+            for (int q0 = 0; q0 < sequences; q0 += m) {
+                // an attempt Spark killed (the slower copy of a speculated task, a cancelled job) stops here,
+                // between micro-batches, instead of computing on into the next step or the executor's exit
+                if (context != null) context.killTaskIfInterrupted();
+                for (int j = 0; j < m; j++) {
+                    int q = q0 + j;
+                    long window;
+                    if (backward && plan.shuffle()) {
+                        window = block.shuffled((firstBatch + q / per) * per + q % per, plan.seed(), p);
+                    } else {
+                        long b = firstBatch + q / per;
+                        window = Math.floorMod(b * plan.batchSize() + (long) p * per + q % per, W) + block.firstWindow;
+                    }
+                    block.window(window, inputs, targets, j * T);
+                }
+                long f0 = System.nanoTime();
+                model.forward(inputs, targets, 0);
+                float[] losses = model.losses();
+                long f1 = System.nanoTime();
+                for (int i = 0; i < m * T; i++) lossSum += losses[i];
+                if (backward) model.backward(dlossPerToken);
+                forwardNanos += f1 - f0;
+                backwardNanos += System.nanoTime() - f1;
+            }
+            // under treeAggregate the result references the model's gradient buffer itself (no copy: GPT-2
+            // 124M's is 498 MB), and the model is lent until Spark has serialized the result; else the
+            // blocks are copies (sliced: each block is its own shuffle record)
+            boolean lend = backward && plan.lend();
+            float[][] grads = backward && !lend ? blocks(model.gradients(), plan.blockFloats()) : null;
+            long t2 = System.nanoTime();
+            Partial out = new Partial(p, lossSum, grads, (t2 - t1) / 1_000_000, (t1 - t0) / 1_000_000,
+                    forwardNanos / 1_000_000, backwardNanos / 1_000_000);
+            out.bf16 = plan.bf16();
+            if (lend) {
+                out.flat = model.gradients();
+                out.blockFloats = plan.blockFloats();
+                out.afterSerialized = giveBack;
+                if (context != null) { // a failed task has no result to wait for
+                    context.addTaskFailureListener((org.apache.spark.util.TaskFailureListener) (ctx, error) -> giveBack.run());
+                }
+                lent = true;
+            }
+            return List.of(out).iterator();
+        } finally {
+            if (!lent) giveBack.run();
+        }
+    }
+}

@@ -1,0 +1,149 @@
+// What an executor's heap must hold for one model, checked against what Spark granted before the
+// first step; and an executor lost to OutOfMemoryError mid-run turned into one line, not four retries.
+package sparkgpt.driver.train;
+
+import java.util.Locale;
+import java.util.concurrent.atomic.AtomicReference;
+import org.apache.spark.ExceptionFailure;
+import org.apache.spark.ExecutorLostFailure;
+import org.apache.spark.TaskEndReason;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.scheduler.SparkListener;
+import org.apache.spark.scheduler.SparkListenerJobStart;
+import org.apache.spark.scheduler.SparkListenerTaskEnd;
+import sparkgpt.driver.config.UserError;
+import sparkgpt.worker.ActivationLayout;
+import sparkgpt.worker.GptConfig;
+import sparkgpt.worker.ParameterLayout;
+
+/**
+ * The estimate, in bytes (docs/scaling.md's memory model): weights and gradients 8 P; activations and
+ * their gradients 8 A for one micro-batch (forward only: 4 A, no gradients); the broadcast's blocks
+ * 4 P; the task result, 4 P through the block manager or 12 P when sent in the status message (Kryo
+ * output, the serialized result and the RPC buffer each hold a copy); a copy of the gradient in
+ * blocks when it is not lent (sliced aggregation) 4 P; Spark's reserved 300 MB; and 20% headroom for
+ * the collector (G1 places each large array in contiguous regions). Checked: GPT-2 124M at
+ * micro-batch 1 x 1024 comes to 7,384 MiB (it ran in an 8 GB executor, not in 11 GB before results went
+ * through the block manager); the bench model to ~1.3 GiB (it died of OutOfMemoryError in Spark's 1 GB
+ * default, ran in 3 GB).
+ */
+final class ExecutorMemory {
+    private ExecutorMemory() {}
+
+    static final long SPARK_RESERVED = 300L << 20;
+    static final double HEADROOM = 1.2;
+
+    /** Bytes one executor's heap needs for a task of this model; backward false: an eval. */
+    static long need(GptConfig model, int microBatchSize, boolean backward, boolean lend, long directResultBytes) {
+        long p = new ParameterLayout(model).size();
+        long a = new ActivationLayout(model, microBatchSize).size();
+        long bytes = 4 * p * (backward ? 2 : 1) + 4 * a * (backward ? 2 : 1) + 4 * p;
+        if (backward) bytes += 4 * p * (4 * p <= directResultBytes ? 3 : 1) + (lend ? 0 : 4 * p);
+        return (long) (bytes * HEADROOM) + SPARK_RESERVED;
+    }
+
+    /**
+     * Fails with one line when Spark granted executors (or, in local mode, this JVM, which also holds the
+     * driver's weights, summed gradient and AdamW moments) less than they need. perPartition: sequences a
+     * partition runs per step, for the micro_batch_size that would fit.
+     */
+    static void check(JavaSparkContext sc, GptConfig model, int microBatchSize, int perPartition, boolean backward,
+                      boolean lend, int partitions) {
+        long direct = sc.getConf().getSizeAsBytes("spark.task.maxDirectResultSize", "1g");
+        long p = new ParameterLayout(model).size();
+        long driver = 0, granted;
+        String setting;
+        if (sc.isLocal()) {
+            driver = backward ? 4 * p * (3 + partitions) : 4 * p; // weights, sum, m, v + one partial per partition
+            granted = Runtime.getRuntime().maxMemory();
+            setting = "the driver's heap (local mode: the executor runs in it; SPARKGPT_DRIVER_MEMORY, --driver-memory)";
+        } else {
+            granted = (long) sc.sc().executorMemory() << 20;
+            setting = "spark.executor.memory (deploy/submit --executor-memory, deploy/standalone-up --memory)";
+        }
+        long need = need(model, microBatchSize, backward, lend, direct) + driver;
+        if (need <= granted) return;
+        int fits = 0;
+        for (int m = microBatchSize - 1; m >= 1 && fits == 0; m--) {
+            if (perPartition % m == 0 && need(model, m, backward, lend, direct) + driver <= granted) fits = m;
+        }
+        throw new UserError(String.format(Locale.ROOT,
+                "executors need ~%d MB for this model at micro_batch_size = %d (weights, gradients, activations, transfer"
+                        + " buffers; docs/scaling.md), but %s is %d MB: raise it to at least %s%s", need >> 20,
+                microBatchSize, setting, granted >> 20, setting(need), fits > 0 ? ", or use micro_batch_size = " + fits : ""));
+    }
+
+    /** Bytes rounded up to a setting one types: 1536m, 2g, 8g. */
+    static String setting(long bytes) {
+        long mb = ((bytes >> 20) / 512 + 1) * 512;
+        return mb % 1024 == 0 ? mb / 1024 + "g" : mb + "m";
+    }
+
+    /**
+     * Watches task failures for an executor that ran out of memory; on the first one it cancels the
+     * running jobs at once (Spark would retry the task spark.task.maxFailures times, each on an executor
+     * that dies the same way) and keeps the reason for {@link #rethrow}.
+     */
+    static final class Watch extends SparkListener {
+        private final JavaSparkContext sc;
+        private final AtomicReference<String> reason = new AtomicReference<>();
+        /** The description of the job that ran last ("step 12", "eval at step 50"): jobs run one at a time. */
+        private volatile String job = "the first job";
+
+        Watch(JavaSparkContext sc) {
+            this.sc = sc;
+            sc.sc().addSparkListener(this);
+        }
+
+        @Override
+        public void onJobStart(SparkListenerJobStart start) {
+            String d = start.properties() == null ? null : start.properties().getProperty("spark.job.description");
+            if (d != null) job = d;
+        }
+
+        @Override
+        public void onTaskEnd(SparkListenerTaskEnd end) {
+            String why = outOfMemory(end.reason());
+            if (why != null && reason.compareAndSet(null, "executor " + end.taskInfo().executorId() + " " + why)) {
+                sc.cancelAllJobs();
+            }
+        }
+
+        /**
+         * After a failed job: the one-line error when an executor ran out of memory, else the failure itself
+         * (Spark's SparkException is a checked exception that Scala code throws undeclared).
+         */
+        RuntimeException rethrow(Exception failure) {
+            String why = reason.get();
+            if (why == null) return ExecutorMemory.<RuntimeException>unchecked(failure);
+            return new UserError(job + ": " + why + ": raise spark.executor.memory (now "
+                    + sc.sc().executorMemory() + " MB; deploy/submit --executor-memory, deploy/standalone-up --memory)"
+                    + " or spark.executor.memoryOverhead on YARN/Kubernetes, or lower micro_batch_size", failure);
+        }
+
+        void stop() {
+            sc.sc().removeSparkListener(this);
+        }
+    }
+
+    @SuppressWarnings("unchecked")
+    private static <E extends Exception> RuntimeException unchecked(Exception e) throws E {
+        throw (E) e;
+    }
+
+    /** "ran out of memory (...)" when a task's end says so; null otherwise. */
+    static String outOfMemory(TaskEndReason reason) {
+        if (reason instanceof ExceptionFailure f && f.className().equals(OutOfMemoryError.class.getName())) {
+            return "ran out of memory (" + f.className() + ": " + f.description() + ")";
+        }
+        if (reason instanceof ExecutorLostFailure lost) {
+            String text = lost.toErrorString();
+            // SparkExitCode.OOM = 52: the executor's uncaught-exception handler exits with it on OutOfMemoryError
+            if (text.contains("OutOfMemoryError") || text.matches("(?s).*\\b(code|status) 52\\b.*")) {
+                return "ran out of memory (its JVM exited with code 52, OutOfMemoryError)";
+            }
+            if (text.contains("exceeding memory limits")) return "was killed for exceeding its container's memory";
+        }
+        return null;
+    }
+}

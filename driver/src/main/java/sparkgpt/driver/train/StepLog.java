@@ -1,0 +1,170 @@
+// What the training loop reports and guards, in one place: each step's timing, its console line, its
+// metrics.jsonl line and Spark UI entry, the evaluations, and the stop after max_bad_steps skipped steps.
+package sparkgpt.driver.train;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.spark.api.java.JavaSparkContext;
+import sparkgpt.driver.checkpoint.LossPlot;
+import sparkgpt.driver.checkpoint.MetricsLog;
+import sparkgpt.driver.config.ClusterConfig;
+import sparkgpt.driver.config.TrainConfig;
+import sparkgpt.driver.config.UserError;
+import sparkgpt.driver.step.GradientSum;
+
+/**
+ * A step's wall time splits at three marks: {@link #stepStarted} (before the broadcast), {@link #broadcastDone},
+ * {@link #summed} (the gradient is on the driver); {@link #step} then closes it after the update. The slowest
+ * partition's compute and weight fetch come with the sum and are subtracted from the job's time.
+ */
+final class StepLog {
+    private final JavaSparkContext sc;
+    private final TrainConfig cfg;
+    private final MetricsLog metrics;
+    private final double flopsPerToken;
+    private final ClusterConfig.Peak peak;
+    private final long tokensPerStep;
+    private long t0, t1, t2;
+    private double stepMsAverage; // for the ETA; not in checkpoints: it re-forms within ~10 steps
+    private double bestVal;
+    private int badInARow; // non-finite steps since the last finite one
+
+    final List<Double> losses = new ArrayList<>();
+    final List<double[]> valLosses = new ArrayList<>();
+    final List<Trainer.StepTiming> timings = new ArrayList<>();
+
+    StepLog(JavaSparkContext sc, TrainConfig cfg, MetricsLog metrics, double flopsPerToken, ClusterConfig.Peak peak,
+            double bestVal, int badInARow) {
+        this.sc = sc;
+        this.cfg = cfg;
+        this.metrics = metrics;
+        this.flopsPerToken = flopsPerToken;
+        this.peak = peak;
+        this.tokensPerStep = (long) cfg.data().batchSize() * cfg.model().blockSize();
+        this.bestVal = bestVal;
+        this.badInARow = badInARow;
+    }
+
+    double bestVal() {
+        return bestVal;
+    }
+
+    int badInARow() {
+        return badInARow;
+    }
+
+    void stepStarted() {
+        t0 = System.nanoTime();
+    }
+
+    void broadcastDone() {
+        t1 = System.nanoTime();
+    }
+
+    void summed() {
+        t2 = System.nanoTime();
+    }
+
+    /**
+     * After the update (skipped when not finite): the step's line on the console, in metrics.jsonl and the
+     * Spark UI; then the guard: max_bad_steps non-finite steps in a row stop the run.
+     */
+    void step(int step, double loss, double lr, double norm, boolean finite, GradientSum stats) {
+        long t3 = System.nanoTime();
+        double ms = (t3 - t0) / 1e6;
+        double tokensPerS = tokensPerStep / (ms / 1e3);
+        double mfu = flopsPerToken * tokensPerS / peak.flops();
+        long compute = stats.computeMs, fetch = stats.fetchMs;
+        long broadcastMs = (t1 - t0) / 1_000_000 + fetch;
+        long aggregateMs = Math.max(0, (t2 - t1) / 1_000_000 - compute - fetch);
+        long updateMs = (t3 - t2) / 1_000_000;
+        losses.add(loss);
+        timings.add(new Trainer.StepTiming(ms, stats.forwardMs, stats.backwardMs, compute, broadcastMs, aggregateMs,
+                stats.sumNanos / 1_000_000, updateMs));
+        stepMsAverage = stepMsAverage == 0 ? ms : 0.9 * stepMsAverage + 0.1 * ms; // the first step warms up: it decays
+
+        int maxSteps = cfg.schedule().maxSteps();
+        String line = String.format(Locale.ROOT, "step %d/%d: loss %.4f, lr %.2e, norm %.2f, %.0f ms, %.0f tok/s, mfu %.1f%%, eta %s",
+                step + 1, maxSteps, loss, lr, norm, ms, tokensPerS, 100 * mfu, duration(stepMsAverage * (maxSteps - step - 1)));
+        if (cfg.output().timing()) {
+            line += String.format(Locale.ROOT, " [compute %d, broadcast %d, aggregate %d, update %d ms]",
+                    compute, broadcastMs, aggregateMs, updateMs);
+        }
+        if (!finite) line += " (not finite: update skipped)";
+        System.out.println(line);
+        describeInUi(String.format(Locale.ROOT, "step %d: loss %.4f", step + 1, loss));
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("step", step + 1);
+        m.put("loss", round(loss, 6)); // JSON has no NaN or Infinity: a skipped step records null and "skipped": true
+        m.put("lr", Double.parseDouble(String.format(Locale.ROOT, "%.6e", lr)));
+        m.put("grad_norm", round(norm, 6));
+        m.put("ms", round(ms, 1));
+        m.put("tokens_per_s", round(tokensPerS, 1));
+        m.put("mfu", round(mfu, 6));
+        m.put("compute_ms", compute);
+        m.put("broadcast_ms", broadcastMs);
+        m.put("aggregate_ms", aggregateMs);
+        m.put("update_ms", updateMs);
+        if (!finite) m.put("skipped", true);
+        metrics.line(m);
+
+        badInARow = finite ? 0 : badInARow + 1;
+        if (badInARow >= cfg.optimizer().maxBadSteps()) {
+            throw new UserError(badInARow + " step(s) in a row had a non-finite loss or gradient (last at step "
+                    + (step + 1) + ": loss " + loss + ", grad norm " + norm + "; max_bad_steps = "
+                    + cfg.optimizer().maxBadSteps() + "): lower learning_rate (now " + cfg.schedule().learningRate()
+                    + ") or set grad_clip (now " + cfg.optimizer().gradClip() + ")");
+        }
+    }
+
+    /** An evaluation's line, metrics.jsonl entry and UI entry; loss.png redrawn. */
+    void eval(int step, double val) {
+        if (Double.isFinite(val)) bestVal = Math.min(bestVal, val);
+        valLosses.add(new double[] {step, val});
+        System.out.printf(Locale.ROOT, "eval at step %d: val loss %.4f%n", step, val);
+        describeInUi(String.format(Locale.ROOT, "eval at step %d: val loss %.4f", step, val));
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("step", step);
+        m.put("val_loss", round(val, 6));
+        metrics.line(m);
+        plotLosses(sc.hadoopConfiguration(), cfg.output().outDir());
+    }
+
+    /**
+     * Shows a result in the Spark UI's job list. A job's description is fixed when it is submitted,
+     * before its loss is known, so once the loss is known a job over zero partitions carries it: the
+     * DAGScheduler posts its start and end at once and runs nothing (Spark's submitJob for empty
+     * partitions), so the UI lists "step N: loss X" right after the step's own job "step N".
+     */
+    private void describeInUi(String description) {
+        sc.setJobDescription(description);
+        sc.emptyRDD().count();
+        sc.setJobDescription(null);
+    }
+
+    /** Redraws out_dir/loss.png from metrics.jsonl; a failure to draw is reported, never fatal to the run. */
+    static void plotLosses(Configuration hadoop, String outDir) {
+        try {
+            LossPlot.write(hadoop, List.of(outDir), new org.apache.hadoop.fs.Path(outDir, "loss.png").toString());
+        } catch (RuntimeException | LinkageError e) {
+            System.out.println("loss.png not drawn: " + e.getMessage());
+        }
+    }
+
+    /** x to the given decimals, as a JSON number; NaN and the infinities, which JSON cannot write, as null. */
+    static Double round(double x, int decimals) {
+        return Double.isFinite(x) ? Double.valueOf(String.format(Locale.ROOT, "%." + decimals + "f", x)) : null;
+    }
+
+    /** 75 s -> "1m15s", 3725 s -> "1h02m". */
+    static String duration(double ms) {
+        long s = Math.round(ms / 1000);
+        if (s < 60) return s + "s";
+        if (s < 3600) return String.format(Locale.ROOT, "%dm%02ds", s / 60, s % 60);
+        return String.format(Locale.ROOT, "%dh%02dm", s / 3600, s % 3600 / 60);
+    }
+}

@@ -1,0 +1,197 @@
+// `sparkgpt train`: the training loop, top to bottom; one Spark job per optimizer step.
+package sparkgpt.driver.train;
+
+import java.util.List;
+import java.util.Locale;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+import sparkgpt.driver.checkpoint.Checkpoint;
+import sparkgpt.driver.checkpoint.MetricsLog;
+import sparkgpt.driver.checkpoint.OutDir;
+import sparkgpt.driver.config.TrainConfig;
+import sparkgpt.driver.config.UserError;
+import sparkgpt.driver.data.TokenBlock;
+import sparkgpt.driver.step.Aggregation;
+import sparkgpt.driver.step.GradientStep;
+import sparkgpt.driver.step.GradientSum;
+import sparkgpt.driver.step.WeightBlocks;
+import sparkgpt.worker.GptConfig;
+import sparkgpt.worker.ParameterLayout;
+import sparkgpt.worker.optim.GradientClip;
+import sparkgpt.worker.optim.Optimizer;
+
+/**
+ * Spark MLlib's runMiniBatchSGD shape: broadcast the weights, every partition computes the gradient
+ * of its share of the batch into one buffer, treeAggregate sums the partial gradients (in an order
+ * fixed by partition index, see {@link GradientSum}, so a run is bit-for-bit repeatable), then
+ * clip and AdamW on the driver.
+ */
+public final class Trainer {
+    private Trainer() {}
+
+    /** What a run produced (for tests and callers): per-step train losses and timings, eval losses, final weights. */
+    public record Result(List<Double> losses, List<double[]> valLosses, float[] params, List<StepTiming> timings,
+                         double flopsPerToken) {}
+
+    /**
+     * Where one step's wall time went, in ms: forward and backward of the slowest partition, its
+     * compute (those two and the setup around them), the broadcast (driver + slowest fetch), the
+     * gradient sum (adds along the tree's slowest path + the driver's final sum), the driver update.
+     */
+    public record StepTiming(double stepMs, long forwardMs, long backwardMs, long computeMs, long broadcastMs,
+                             long aggregateMs, long sumMs, long updateMs) {}
+
+    public static Result train(JavaSparkContext sc, TrainConfig cfg) {
+        Configuration hadoop = sc.hadoopConfiguration();
+        StartingPoint start = StartingPoint.resolve(sc, cfg);
+        GptConfig model = start.model();
+        ParameterLayout layout = new ParameterLayout(model);
+        if (start.finished(cfg.schedule().maxSteps())) {
+            return new Result(List.of(), List.of(), start.params(), List.of(), layout.flopsPerToken());
+        }
+        float[] params = start.params();
+        Optimizer optimizer = cfg.optimizer().create(layout);
+        if (start.resumed() != null) restore(optimizer, start.resumed());
+
+        // ---- the step's plan, the gradient sum, the token blocks cached on the executors ----
+        int B = cfg.data().batchSize(), T = model.blockSize(), partitions = start.partitions();
+        int blockFloats = cfg.transfer().blockFloats();
+        String aggregationKind = cfg.transfer().aggregationFor(layout.size());
+        Aggregation aggregation = Aggregation.of(aggregationKind, layout.size(), blockFloats,
+                StartingPoint.defaultPartitions(sc));
+        GradientStep.Plan plan = new GradientStep.Plan(model, cfg.data().microBatchSize(), cfg.cluster().device(), B,
+                partitions, cfg.data().shuffle(), cfg.data().seed(), blockFloats, cfg.transfer().gradDtype().equals("bf16"),
+                aggregationKind.equals("tree"));
+        if (cfg.cluster().checkMemory()) {
+            ExecutorMemory.check(sc, model, plan.microBatchSize(), plan.perPartition(), true, aggregationKind.equals("tree"),
+                    partitions);
+        }
+        // weight_dtype = bf16: each step broadcasts the weights rounded to bfloat16; params, the optimizer state and
+        // the checkpoints stay fp32, and an eval broadcasts fp32 (val losses comparable across runs)
+        boolean weightsBf16 = cfg.transfer().weightDtype().equals("bf16");
+        JavaRDD<TokenBlock> trainBlocks = TokenBlock.cache(sc, start.train(), start.trainWindows(), partitions,
+                cfg.data().shuffle(), T, model.vocabSize(), "train");
+        boolean evaluate = start.valWindows() > 0;
+        JavaRDD<TokenBlock> valBlocks = evaluate ? TokenBlock.cache(sc, start.val(), start.valWindows(), partitions, false, T,
+                model.vocabSize(), "val") : null;
+        describe(sc, cfg, start, layout, aggregation, evaluate);
+
+        // every check has passed: the first write to out_dir (a run that starts anew removes an old one and marks out_dir)
+        if (start.resumed() == null) OutDir.begin(hadoop, cfg.output().outDir(), start.outDir(), sc.sc().applicationId());
+        ExecutorMemory.Watch outOfMemory = new ExecutorMemory.Watch(sc); // one line, not retries, when an executor runs out
+        boolean done = false;
+        int first = start.firstStep();
+        try (MetricsLog metrics = MetricsLog.open(hadoop, cfg.output().outDir(), start.resumed() != null ? first : -1)) {
+            StepLog log = new StepLog(sc, cfg, metrics, layout.flopsPerToken(), cfg.cluster().peak(), start.bestVal(),
+                    start.badInARow());
+            for (int step = first; ; step++) {
+                boolean end = step == cfg.schedule().maxSteps();
+                // a resumed run's first step had its eval and checkpoint done before the checkpoint was written
+                boolean fresh = step > first || start.resumed() == null;
+                if (evaluate && fresh && (end || due(step, cfg.output().evalInterval()))) {
+                    log.eval(step, evaluate(sc, valBlocks, params, plan, cfg.output().evalBatches(), step));
+                }
+                if (step > first && (end || due(step, cfg.output().ckptInterval()))) {
+                    checkpoint(hadoop, cfg, start, params, optimizer, step, log);
+                }
+                if (end) break;
+                double lr = cfg.schedule().learningRate(step);
+
+                // one distributed step: broadcast, per-partition gradients, their ordered sum
+                log.stepStarted();
+                WeightBlocks weights = WeightBlocks.broadcast(sc, params, blockFloats, weightsBf16);
+                log.broadcastDone();
+                sc.setJobDescription("step " + (step + 1));
+                Aggregation.Sum sum = aggregation.sum(trainBlocks.mapPartitionsWithIndex(
+                        GradientStep.train(weights, plan, step), false));
+                weights.destroy(); // its job is done; the update below may now write params
+                log.summed();
+
+                // the update on the driver, unless the loss or the gradient is not finite: a NaN or an Inf
+                // would reach every weight and the optimizer state, so that step's update is skipped
+                double loss = sum.stats().lossSum() / ((double) B * T);
+                double norm = GradientClip.clip(sum.gradients(), cfg.optimizer().gradClip());
+                boolean finite = Double.isFinite(loss) && Double.isFinite(norm);
+                if (finite) optimizer.update(params, sum.gradients(), (float) lr);
+                log.step(step, loss, lr, norm, finite, sum.stats());
+            }
+            done = true;
+            return new Result(log.losses, log.valLosses, params, log.timings, layout.flopsPerToken());
+        } catch (Exception e) {
+            throw outOfMemory.rethrow(e);
+        } finally {
+            outOfMemory.stop();
+            // done: wait for the executors to drop the cached blocks, so the context stops after their replies (else
+            // Spark logs "ERROR TransportResponseHandler: Still have 1 requests outstanding" when it closes a
+            // connection with the reply in flight); after a failure, don't wait on executors that may not answer
+            trainBlocks.unpersist(done);
+            if (valBlocks != null) valBlocks.unpersist(done);
+        }
+    }
+
+    /** Every interval steps (0: never, besides the end). */
+    private static boolean due(int step, int interval) {
+        return interval > 0 && step % interval == 0;
+    }
+
+    /** The optimizer state a resumed run continues from, when the checkpoint was written by the same rule. */
+    private static void restore(Optimizer optimizer, Checkpoint.Loaded resumed) {
+        if (!optimizer.name().equals(resumed.state().optimizer())) {
+            throw new UserError(resumed.dir() + " holds " + resumed.state().optimizer() + " state; this run's optimizer is "
+                    + optimizer.name() + ": resume with the same optimizer, or start from its weights (init_from=DIR)");
+        }
+        optimizer.restore(resumed.optimizerState(), resumed.state().optimizerStep());
+    }
+
+    /** The state after `step` steps, written before step + 1 runs (badInARow counted through step `step`). */
+    private static void checkpoint(Configuration hadoop, TrainConfig cfg, StartingPoint start, float[] params,
+                                   Optimizer optimizer, int step, StepLog log) {
+        long c0 = System.nanoTime();
+        String dir = Checkpoint.write(hadoop, cfg.output().outDir(),
+                new Checkpoint.Model(start.model(), params, start.tokenizer()), optimizer,
+                new Checkpoint.State(step, optimizer.name(), optimizer.step(), log.bestVal(), log.badInARow(),
+                        cfg.data().seed(), start.partitions(), cfg.data().batchSize(), cfg.data().shuffle(), cfg.resolved()),
+                cfg.output().keepCheckpoints());
+        System.out.printf(Locale.ROOT, "checkpoint %s (%.0f ms)%n", dir, (System.nanoTime() - c0) / 1e6);
+    }
+
+    /** What the run is about to do: cluster, data, model, batch, transfer and the MFU's denominator. */
+    private static void describe(JavaSparkContext sc, TrainConfig cfg, StartingPoint start, ParameterLayout layout,
+                                 Aggregation aggregation, boolean evaluate) {
+        GptConfig model = start.model();
+        int B = cfg.data().batchSize(), T = model.blockSize(), m = cfg.data().microBatchSize();
+        System.out.println(SparkSetup.describe(sc));
+        System.out.printf(Locale.ROOT, "data %s: train %,d tokens (%,d windows of %d+1), val %,d tokens%s%n", start.dataDir(),
+                start.train().tokens(), start.trainWindows(), T, start.val().tokens(), evaluate ? "" : " (too few: no eval)");
+        System.out.printf(Locale.ROOT, "model: %,d parameters (%.1f MB), %d layers, %d heads, %d channels, context %d"
+                        + " (n_positions %d), vocab %d%n", layout.size(), layout.size() * 4e-6, model.nLayer(), model.nHead(),
+                model.nEmbd(), T, model.nPositions(), model.vocabSize());
+        System.out.printf(Locale.ROOT, "step: %d sequences (%,d tokens) = %d partitions x %d micro-batches x %d; device %s"
+                        + " (each executor logs the device it really uses); shuffle %s; optimizer %s%n",
+                B, (long) B * T, start.partitions(), B / start.partitions() / m, m, cfg.cluster().device(), cfg.data().shuffle(),
+                cfg.optimizer().optimizer());
+        int blockFloats = cfg.transfer().blockFloats();
+        int blocks = WeightBlocks.count(layout.size(), blockFloats), blockSize = Math.min(blockFloats, layout.size());
+        boolean weightsBf16 = cfg.transfer().weightDtype().equals("bf16");
+        System.out.printf(Locale.ROOT, "transfer: %d block(s) of up to %,d floats (%.3g MB), aggregation %s, weights %s%s,"
+                        + " gradients %s%n", blocks, blockSize, blockSize * 4 / 1048576.0, aggregation.describe(),
+                cfg.transfer().weightDtype(), weightsBf16 ? " (eval: fp32)" : "", cfg.transfer().gradDtype());
+        System.out.println("mfu: against " + cfg.cluster().peak().source());
+    }
+
+    /**
+     * Mean loss over eval_batches batches of the val split, in order, forward only. The weights always travel
+     * as fp32, whatever weight_dtype: val losses stay comparable across runs and measure the master weights.
+     */
+    static double evaluate(JavaSparkContext sc, JavaRDD<TokenBlock> valBlocks, float[] params, GradientStep.Plan plan,
+                           int batches, int step) {
+        WeightBlocks weights = WeightBlocks.broadcast(sc, params, plan.blockFloats());
+        sc.setJobDescription("eval at step " + step);
+        GradientSum sum = valBlocks.mapPartitionsWithIndex(GradientStep.eval(weights, plan, batches), false)
+                .treeAggregate(new GradientSum(), GradientSum::add, GradientSum::merge);
+        weights.destroyAndWait(); // `eval` stops the context right after: no removal may still be in flight
+        return sum.lossSum() / ((double) batches * plan.batchSize() * plan.blockSize());
+    }
+
+}

@@ -1,0 +1,79 @@
+// Executors that are too small: told before the first step (the estimate against Spark's grant), and
+// one that still runs out of memory ends the run with one line naming the step and the setting.
+package sparkgpt.driver.train;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.scheduler.SparkListener;
+import org.apache.spark.scheduler.SparkListenerTaskEnd;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import sparkgpt.driver.config.TrainConfig;
+import sparkgpt.driver.config.UserError;
+import sparkgpt.driver.testing.TestData;
+import sparkgpt.worker.GptConfig;
+
+@Timeout(value = 300, unit = TimeUnit.SECONDS)
+class ExecutorMemoryTest {
+
+    /** Activations of 16 sequences of 256 tokens: 2 x 576 MB, far over a 512 MB executor. */
+    static TrainConfig config(String data, Path out, String... more) {
+        List<String> args = new ArrayList<>(List.of("--data=" + data, "--out_dir=" + out, "--n_layer=4", "--n_head=4",
+                "--n_embd=128", "--block_size=256", "--batch_size=16", "--micro_batch_size=16", "--partitions=1",
+                "--eval_interval=0", "--device=cpu", "--max_steps=2"));
+        args.addAll(List.of(more));
+        return TestData.trainConfig(args);
+    }
+
+    @Test
+    void theEstimateMatchesTheMeasuredRuns() {
+        // GPT-2 124M, micro-batch 1 x 1024, results through the block manager: ran in an 8 GB executor
+        long gpt2 = ExecutorMemory.need(new GptConfig(12, 12, 768, 1024, 50257), 1, true, true, 128L << 20);
+        assertTrue(gpt2 > 7L << 30 && gpt2 <= 8L << 30, "GPT-2 124M: " + (gpt2 >> 20) + " MB");
+        // the bench model (L6 H6 C384 T256 V8192, micro-batch 4): died in Spark's default 1 GB, ran in 3 GB
+        long bench = ExecutorMemory.need(new GptConfig(6, 6, 384, 256, 8192), 4, true, true, 128L << 20);
+        assertTrue(bench > 1L << 30 && bench < 3L << 30, "bench model: " + (bench >> 20) + " MB");
+        assertEquals("1536m", ExecutorMemory.setting(1100L << 20));
+        assertEquals("2g", ExecutorMemory.setting(1600L << 20));
+    }
+
+    @Test
+    void tooSmallExecutorsAreToldBeforeTheFirstStepOrWhenTheyRunOut(@TempDir Path tmp) throws Exception {
+        String data = TestData.bytes(Files.createDirectories(tmp.resolve("data")), 20_000, 0);
+        Files.createDirectories(Path.of(System.getenv("SPARK_HOME"), "jars"));
+        AtomicInteger failedAttempts = new AtomicInteger();
+        try (JavaSparkContext sc = SparkSetup.context("local-cluster[1,1,1024]", "ExecutorMemoryTest", Map.of(
+                "spark.executor.extraClassPath", System.getProperty("java.class.path"),
+                "spark.executor.memory", "512m",
+                "spark.task.maxFailures", "4"))) {
+            UserError before = assertThrows(UserError.class, () -> Trainer.train(sc, config(data, tmp.resolve("a"))));
+            assertTrue(before.getMessage().matches("executors need ~\\d+ MB for this model at micro_batch_size = 16 .*"
+                    + "spark.executor.memory .* is 512 MB: raise it to at least \\d+[mg], or use micro_batch_size = \\d+"),
+                    before.getMessage());
+            assertFalse(Files.exists(tmp.resolve("a").resolve("metrics.jsonl")), "nothing was written");
+
+            sc.sc().addSparkListener(new SparkListener() {
+                @Override
+                public void onTaskEnd(SparkListenerTaskEnd end) {
+                    if (!end.taskInfo().successful()) failedAttempts.incrementAndGet();
+                }
+            });
+            UserError during = assertThrows(UserError.class,
+                    () -> Trainer.train(sc, config(data, tmp.resolve("b"), "--check_memory=false")));
+            assertTrue(during.getMessage().matches("step 1: executor \\d+ ran out of memory .*: raise spark.executor.memory"
+                    + " \\(now 512 MB.*or lower micro_batch_size"), during.getMessage());
+            assertFalse(during.getMessage().contains("\n"), "one line: " + during.getMessage());
+        }
+        assertTrue(failedAttempts.get() < 4, "the task was not retried spark.task.maxFailures times: "
+                + failedAttempts.get() + " failed attempts");
+    }
+}
