@@ -99,8 +99,8 @@ public final class Bench {
     }
 
     /** The medians of one sparkgpt run (the JSON also holds PyTorch's median step when one ran) and its timed steps. */
-    public record Report(double tokensPerS, double gflops, double mfu, Map<String, Double> ms, Map<String, Object> json,
-                         List<Trainer.StepTiming> timed) {}
+    public record Report(double tokensPerS, double gflops, double mfu, ClusterConfig.Peak peak, Map<String, Double> ms,
+                         Map<String, Object> json, List<Trainer.StepTiming> timed) {}
 
     /** Runs the benchmark; s is the Settings cfg came from (synthetic data is written, then data points at it). */
     public static Report run(JavaSparkContext sc, Config cfg, Settings s) throws IOException {
@@ -141,7 +141,8 @@ public final class Bench {
                         (long) train.data().batchSize() * train.model().blockSize());
                 System.out.print(c.describe(torchImpl, train.data().batchSize(), threads()));
                 json.putAll(c.json(torchImpl));
-                report = new Report(report.tokensPerS(), report.gflops(), report.mfu(), report.ms(), json, report.timed());
+                report = new Report(report.tokensPerS(), report.gflops(), report.mfu(), report.peak(), report.ms(), json,
+                        report.timed());
             }
             System.out.println(Json.write(json));
             writeJson(sc.hadoopConfiguration(), train.output().outDir(), Json.write(json));
@@ -218,20 +219,20 @@ public final class Bench {
         double flopsPerToken = result.flopsPerToken(); // the trained model's shape, which a checkpoint may set
         double tokensPerS = (double) train.data().batchSize() * T / (ms.get("step") / 1e3);
         double flops = flopsPerToken * tokensPerS;
-        ClusterConfig.Peak peak = peak(cfg, train);
-        double mfu = flops / peak.flops();
+        ClusterConfig.Peak peak = peak(cfg, result.peak());
+        double mfu = flops / peak.flops(); // NaN: a GPU not in the peak table
         Map<String, Object> msJson = new LinkedHashMap<>();
         ms.forEach((k, v) -> msJson.put(k, round(v, 1)));
         Map<String, Object> json = new LinkedHashMap<>();
         json.put("tokens_per_s", round(tokensPerS, 1));
         json.put("gflops", round(flops / 1e9, 3));
-        json.put("mfu", round(mfu, 6));
-        json.put("peak_flops", Double.parseDouble(String.format(Locale.ROOT, "%.4e", peak.flops())));
+        json.put("mfu", Double.isNaN(mfu) ? null : round(mfu, 6));
+        json.put("peak_flops", Double.isNaN(peak.flops()) ? null : Double.parseDouble(String.format(Locale.ROOT, "%.4e", peak.flops())));
         json.put("peak_source", peak.source());
         json.put("steps", cfg.steps());
         json.put("batch_tokens", (long) train.data().batchSize() * T);
         json.put("ms", msJson);
-        return new Report(tokensPerS, flops / 1e9, mfu, ms, json, List.copyOf(timed));
+        return new Report(tokensPerS, flops / 1e9, mfu, peak, ms, json, List.copyOf(timed));
     }
 
     static String table(Report r, Config cfg, TrainConfig train) {
@@ -248,14 +249,13 @@ public final class Bench {
                 "step", "wall time of one optimizer step",
                 "compute", "forward + backward + setup, slowest partition");
         r.ms().forEach((k, v) -> s.append(String.format(Locale.ROOT, "  %-12s %9.1f ms   %s%n", k, v, notes.get(k))));
-        s.append(String.format(Locale.ROOT, "%.0f tokens/s, %.2f GFLOP/s, MFU %.2f%% against %s%n",
-                r.tokensPerS(), r.gflops(), 100 * r.mfu(), peak(cfg, train).source()));
+        s.append(String.format(Locale.ROOT, "%.0f tokens/s, %.2f GFLOP/s, MFU %s against %s%n", r.tokensPerS(), r.gflops(),
+                Double.isNaN(r.mfu()) ? "unknown" : String.format(Locale.ROOT, "%.2f%%", 100 * r.mfu()), r.peak().source()));
         return s.toString();
     }
 
-    /** The train run's peak (peak_flops or the measured one), with bench's peak_source note on a given figure. */
-    static ClusterConfig.Peak peak(Config cfg, TrainConfig train) {
-        ClusterConfig.Peak peak = train.cluster().peak();
+    /** The train run's peak, with bench's peak_source note on a given figure. */
+    static ClusterConfig.Peak peak(Config cfg, ClusterConfig.Peak peak) {
         if (cfg.peakSource().isEmpty()) return peak;
         return new ClusterConfig.Peak(peak.flops(), peak.source().replace("(given)", "(given: " + cfg.peakSource() + ")"));
     }

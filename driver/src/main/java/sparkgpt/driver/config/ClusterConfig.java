@@ -5,6 +5,7 @@ import java.io.Serializable;
 import java.util.List;
 import java.util.Locale;
 import sparkgpt.kernels.FmaPeak;
+import sparkgpt.kernels.opencl.GpuPeaks;
 
 public record ClusterConfig(String device, String master, double peakFlops, boolean checkMemory) implements Serializable {
     public static final Key<String> DEVICE = Key.choice("device", "auto",
@@ -12,8 +13,9 @@ public record ClusterConfig(String device, String master, double peakFlops, bool
     public static final Key<String> MASTER = master(
             "Spark's master: local[*] (embedded, all cores), local[N], spark://host:7077, yarn, k8s://...");
     public static final Key<Double> PEAK_FLOPS = Key.real("peak_flops", 0,
-            "MFU's denominator in FLOP/s; 0: this CPU's fp32 FMA peak, measured at start (0.3-1 s); a GPU: its"
-                    + " datasheet figure (H200 fp32: 67e12)")
+            "MFU's denominator in FLOP/s; 0: on the cpu backend this CPU's fp32 FMA peak, measured (0.3-1 s); on"
+                    + " OpenCL the GPU's datasheet fp32 peak by the name the executors report (a table of common"
+                    + " GPUs), else MFU is unknown")
             .check(x -> x == 0 || x >= 1e6, "0 (measure this CPU's fp32 FMA peak) or a FLOP/s figure such as 332.8e9"
                     + " (not GFLOP/s or TFLOP/s)");
     public static final Key<Boolean> CHECK_MEMORY = Key.bool("check_memory", true,
@@ -29,12 +31,7 @@ public record ClusterConfig(String device, String master, double peakFlops, bool
     }
 
     public static ClusterConfig from(Settings s) {
-        ClusterConfig c = new ClusterConfig(s.get(DEVICE), s.get(MASTER), s.get(PEAK_FLOPS), s.get(CHECK_MEMORY));
-        if (c.peakFlops == 0 && c.device.equals("opencl")) {
-            throw s.bad("peak_flops", "0 (measure)", "the OpenCL device's peak from its datasheet, e.g. --peak_flops=67e12"
-                    + " for an H200's fp32: only a CPU's FMA peak is measured");
-        }
-        return c;
+        return new ClusterConfig(s.get(DEVICE), s.get(MASTER), s.get(PEAK_FLOPS), s.get(CHECK_MEMORY));
     }
 
     /**
@@ -50,15 +47,31 @@ public record ClusterConfig(String device, String master, double peakFlops, bool
                 || m.matches("spark://.+") || m.equals("yarn") || m.matches("k8s://.+");
     }
 
-    /** MFU's denominator in FLOP/s and how reports name it. */
+    /** MFU's denominator in FLOP/s (NaN: unknown) and how reports name it. */
     public record Peak(double flops, String source) {}
 
-    /**
-     * peak_flops as given, or (0) the fp32 FMA peak of this JVM's CPU, measured once ({@link FmaPeak}). With a
-     * cluster that is the driver's CPU: the executors' hardware needs peak_flops given.
-     */
+    /** The peak of the cpu backend: {@link #peak(String)} for a cpu device. */
     public Peak peak() {
+        return peak("cpu");
+    }
+
+    /**
+     * MFU's denominator for kernels that ran on device (Backend.device(), as the executors report it):
+     * peak_flops as given; else on OpenCL the GPU's datasheet fp32 peak from {@link GpuPeaks} by its name,
+     * unknown (NaN) for a device not in the table; else the fp32 FMA peak of this JVM's CPU, measured once
+     * ({@link FmaPeak}), which with a cluster is the driver's CPU.
+     */
+    public Peak peak(String device) {
         if (peakFlops > 0) return new Peak(peakFlops, String.format(Locale.ROOT, "peak_flops = %.4g (given)", peakFlops));
+        if (device != null && device.startsWith("opencl: ")) {
+            int paren = device.indexOf(" (");
+            String name = device.substring("opencl: ".length(), paren > 0 ? paren : device.length()).trim();
+            return GpuPeaks.lookup(name)
+                    .map(e -> new Peak(e.flops(), String.format(Locale.ROOT, "%s's fp32 peak of %.1f TFLOP/s (%s)", name,
+                            e.flops() / 1e12, e.source())))
+                    .orElse(new Peak(Double.NaN, "an unknown peak: " + name + " is not in the table of GPU peaks"
+                            + " (sparkgpt.kernels.opencl.GpuPeaks); give --peak_flops for an MFU"));
+        }
         FmaPeak.Result measured = FmaPeak.get();
         return new Peak(measured.flops(), measured.describe() + (master.startsWith("local")
                 ? "" : " of the driver's CPU; the executors' may differ: give --peak_flops"));

@@ -74,6 +74,8 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenBloc
         public transient Runnable afterSerialized;
         /** computeMs covers forwardMs + backwardMs (each summed over micro-batches) and the setup around them. */
         public final long computeMs, fetchMs, forwardMs, backwardMs;
+        /** The device the kernels really ran on (Backend.device()): the MFU's denominator follows it. */
+        public String device;
 
         public Partial(int partition, double lossSum, float[][] grads, long computeMs, long fetchMs, long forwardMs,
                        long backwardMs) {
@@ -185,6 +187,7 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenBloc
             Partial out = new Partial(p, lossSum, grads, (t2 - t1) / 1_000_000, (t1 - t0) / 1_000_000,
                     forwardNanos / 1_000_000, backwardNanos / 1_000_000);
             out.bf16 = plan.bf16();
+            out.device = model.device();
             if (lend) {
                 out.flat = model.gradients();
                 out.blockFloats = plan.blockFloats();

@@ -26,7 +26,7 @@ final class StepLog {
     private final TrainConfig cfg;
     private final MetricsLog metrics;
     private final double flopsPerToken;
-    private final ClusterConfig.Peak peak;
+    private ClusterConfig.Peak peak; // known from the first step, which reports the device the kernels ran on
     private final long tokensPerStep;
     private long t0, t1, t2;
     private double stepMsAverage; // for the ETA; not in checkpoints: it re-forms within ~10 steps
@@ -37,16 +37,19 @@ final class StepLog {
     final List<double[]> valLosses = new ArrayList<>();
     final List<Trainer.StepTiming> timings = new ArrayList<>();
 
-    StepLog(JavaSparkContext sc, TrainConfig cfg, MetricsLog metrics, double flopsPerToken, ClusterConfig.Peak peak,
-            double bestVal, int badInARow) {
+    StepLog(JavaSparkContext sc, TrainConfig cfg, MetricsLog metrics, double flopsPerToken, double bestVal, int badInARow) {
         this.sc = sc;
         this.cfg = cfg;
         this.metrics = metrics;
         this.flopsPerToken = flopsPerToken;
-        this.peak = peak;
         this.tokensPerStep = (long) cfg.data().batchSize() * cfg.model().blockSize();
         this.bestVal = bestVal;
         this.badInARow = badInARow;
+    }
+
+    /** MFU's denominator, once a step has run (null before). */
+    ClusterConfig.Peak peak() {
+        return peak;
     }
 
     double bestVal() {
@@ -75,6 +78,10 @@ final class StepLog {
      */
     void step(int step, double loss, double lr, double norm, boolean finite, GradientSum stats) {
         long t3 = System.nanoTime();
+        if (peak == null) {
+            peak = cfg.cluster().peak(stats.device);
+            System.out.println("mfu: against " + peak.source() + (stats.device != null ? "; kernels on " + stats.device : ""));
+        }
         double ms = (t3 - t0) / 1e6;
         double tokensPerS = tokensPerStep / (ms / 1e3);
         double mfu = flopsPerToken * tokensPerS / peak.flops();
@@ -88,8 +95,10 @@ final class StepLog {
         stepMsAverage = stepMsAverage == 0 ? ms : 0.9 * stepMsAverage + 0.1 * ms; // the first step warms up: it decays
 
         int maxSteps = cfg.schedule().maxSteps();
-        String line = String.format(Locale.ROOT, "step %d/%d: loss %.4f, lr %.2e, norm %.2f, %.0f ms, %.0f tok/s, mfu %.1f%%, eta %s",
-                step + 1, maxSteps, loss, lr, norm, ms, tokensPerS, 100 * mfu, duration(stepMsAverage * (maxSteps - step - 1)));
+        String line = String.format(Locale.ROOT, "step %d/%d: loss %.4f, lr %.2e, norm %.2f, %.0f ms, %.0f tok/s, mfu %s, eta %s",
+                step + 1, maxSteps, loss, lr, norm, ms, tokensPerS,
+                Double.isNaN(mfu) ? "unknown" : String.format(Locale.ROOT, "%.1f%%", 100 * mfu),
+                duration(stepMsAverage * (maxSteps - step - 1)));
         if (cfg.output().timing()) {
             line += String.format(Locale.ROOT, " [compute %d, broadcast %d, aggregate %d, update %d ms]",
                     compute, broadcastMs, aggregateMs, updateMs);

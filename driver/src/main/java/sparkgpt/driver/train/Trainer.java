@@ -9,6 +9,7 @@ import org.apache.spark.api.java.JavaSparkContext;
 import sparkgpt.driver.checkpoint.Checkpoint;
 import sparkgpt.driver.checkpoint.MetricsLog;
 import sparkgpt.driver.checkpoint.OutDir;
+import sparkgpt.driver.config.ClusterConfig;
 import sparkgpt.driver.config.TrainConfig;
 import sparkgpt.driver.config.UserError;
 import sparkgpt.driver.data.TokenBlock;
@@ -32,7 +33,7 @@ public final class Trainer {
 
     /** What a run produced (for tests and callers): per-step train losses and timings, eval losses, final weights. */
     public record Result(List<Double> losses, List<double[]> valLosses, float[] params, List<StepTiming> timings,
-                         double flopsPerToken) {}
+                         double flopsPerToken, ClusterConfig.Peak peak) {}
 
     /**
      * Where one step's wall time went, in ms: forward and backward of the slowest partition, its
@@ -48,7 +49,7 @@ public final class Trainer {
         GptConfig model = start.model();
         ParameterLayout layout = new ParameterLayout(model);
         if (start.finished(cfg.schedule().maxSteps())) {
-            return new Result(List.of(), List.of(), start.params(), List.of(), layout.flopsPerToken());
+            return new Result(List.of(), List.of(), start.params(), List.of(), layout.flopsPerToken(), null);
         }
         float[] params = start.params();
         Optimizer optimizer = cfg.optimizer().create(layout);
@@ -83,8 +84,7 @@ public final class Trainer {
         boolean done = false;
         int first = start.firstStep();
         try (MetricsLog metrics = MetricsLog.open(hadoop, cfg.output().outDir(), start.resumed() != null ? first : -1)) {
-            StepLog log = new StepLog(sc, cfg, metrics, layout.flopsPerToken(), cfg.cluster().peak(), start.bestVal(),
-                    start.badInARow());
+            StepLog log = new StepLog(sc, cfg, metrics, layout.flopsPerToken(), start.bestVal(), start.badInARow());
             for (int step = first; ; step++) {
                 boolean end = step == cfg.schedule().maxSteps();
                 // a resumed run's first step had its eval and checkpoint done before the checkpoint was written
@@ -117,7 +117,7 @@ public final class Trainer {
                 log.step(step, loss, lr, norm, finite, sum.stats());
             }
             done = true;
-            return new Result(log.losses, log.valLosses, params, log.timings, layout.flopsPerToken());
+            return new Result(log.losses, log.valLosses, params, log.timings, layout.flopsPerToken(), log.peak());
         } catch (Exception e) {
             throw outOfMemory.rethrow(e);
         } finally {
@@ -177,7 +177,6 @@ public final class Trainer {
         System.out.printf(Locale.ROOT, "transfer: %d block(s) of up to %,d floats (%.3g MB), aggregation %s, weights %s%s,"
                         + " gradients %s%n", blocks, blockSize, blockSize * 4 / 1048576.0, aggregation.describe(),
                 cfg.transfer().weightDtype(), weightsBf16 ? " (eval: fp32)" : "", cfg.transfer().gradDtype());
-        System.out.println("mfu: against " + cfg.cluster().peak().source());
     }
 
     /**

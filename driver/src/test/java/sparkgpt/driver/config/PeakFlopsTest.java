@@ -1,5 +1,6 @@
-// peak_flops: 0 (the default) measures this CPU's FMA peak and says so; a given figure is named as given;
-// values no processor has, a figure in GFLOP/s and an OpenCL device without a datasheet figure fail naming the key.
+// peak_flops: 0 (the default) measures this CPU's FMA peak and says so, or on OpenCL takes the GPU's datasheet
+// figure by its reported name (unknown GPUs: MFU unknown, never an error); a given figure is named as given;
+// values no processor has and a figure in GFLOP/s fail naming the key.
 package sparkgpt.driver.config;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -45,7 +46,23 @@ class PeakFlopsTest {
         assertTrue(m.startsWith("peak_flops = 332.8") && m.contains("not GFLOP/s") && m.contains("332.8e9"), m);
         m = error("--peak_flops=fast");
         assertTrue(m.startsWith("peak_flops = fast"), m);
-        m = error("--device=opencl");
-        assertTrue(m.startsWith("peak_flops = 0 (measure)") && m.contains("datasheet"), m);
+    }
+
+    /** The device string is what OpenClBackend.device() reports; the table is GpuPeaks'. */
+    @Test
+    void onOpenClThePeakComesFromTheGpuTableByTheReportedName() {
+        ClusterConfig c = config("--device=opencl").cluster(); // no datasheet figure needed
+        ClusterConfig.Peak h100 = c.peak("opencl: NVIDIA H100 80GB HBM3 (NVIDIA Corporation, GPU, 132 compute units,"
+                + " 48 KB local memory, device buffers)");
+        assertEquals(67e12, h100.flops());
+        assertTrue(h100.source().startsWith("NVIDIA H100 80GB HBM3's fp32 peak of 67.0 TFLOP/s (NVIDIA H100 SXM datasheet"),
+                h100.source());
+        ClusterConfig.Peak pocl = c.peak("opencl: cpu-sapphirerapids-Intel(R) Xeon(R) Platinum (The pocl project, CPU, 2"
+                + " compute units, 512 KB local memory, shared host memory)");
+        assertTrue(Double.isNaN(pocl.flops()), pocl.toString());
+        assertTrue(pocl.source().contains("not in the table of GPU peaks") && pocl.source().contains("--peak_flops"),
+                pocl.source());
+        assertEquals(1e12, config("--device=opencl", "--peak_flops=1e12").cluster().peak("opencl: NVIDIA H100 (x)").flops());
+        assertTrue(c.peak("cpu: 2 threads, 16 float lanes (512-bit vectors)").source().startsWith("the measured FMA peak"));
     }
 }
