@@ -9,6 +9,7 @@ import java.util.stream.IntStream;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.storage.StorageLevel;
 import sparkgpt.driver.config.UserError;
 
@@ -46,7 +47,9 @@ public final class TokenBlock implements Serializable {
      */
     public static JavaRDD<TokenBlock> cache(JavaSparkContext sc, TokenShards.Split split, long windows, int partitions,
                                             boolean sharded, int T, int vocabSize, String name) {
-        SerializableConfiguration conf = new SerializableConfiguration(sc.hadoopConfiguration());
+        // the configuration travels as a broadcast: the closure, which every later task over this RDD deserializes
+        // with its lineage, carries a handle of a few bytes; the value is read only where a block is (re)loaded
+        Broadcast<byte[]> conf = sc.broadcast(SerializableConfiguration.toBytes(sc.hadoopConfiguration()));
         long perBlock = sharded ? windows / partitions : windows;
         if (perBlock * T + 1 > Integer.MAX_VALUE) {
             throw new UserError("the " + name + " split holds " + perBlock * T + " tokens per partition, over the 2^31 of one"
@@ -54,7 +57,7 @@ public final class TokenBlock implements Serializable {
         }
         List<Integer> indices = IntStream.range(0, partitions).boxed().collect(Collectors.toList());
         JavaRDD<TokenBlock> rdd = sc.parallelize(indices, partitions)
-                .map(p -> load(conf.get(), split, sharded ? p * perBlock : 0, (int) perBlock, T, vocabSize))
+                .map(p -> load(SerializableConfiguration.fromBytes(conf.value()), split, sharded ? p * perBlock : 0, (int) perBlock, T, vocabSize))
                 .persist(StorageLevel.MEMORY_ONLY());
         sc.setJobDescription("load " + name + " tokens");
         rdd.count();

@@ -1,18 +1,25 @@
-// The seam for summing a step's partial gradients on the cluster: tree (treeAggregate) or sliced
-// (reduceByKey over gradient blocks). Both add in the order of GradientSum's buddy rule: the same bits.
+// The seam for summing a step's partial gradients on the cluster: tree (each partition's gradient to the
+// driver, or treeAggregate's levels for many partitions) or sliced (reduceByKey over gradient blocks). Both
+// add in the order of GradientSum's buddy rule: the same bits.
 package sparkgpt.driver.step;
 
 import org.apache.spark.api.java.JavaRDD;
+import sparkgpt.driver.data.TokenBlock;
 
 public interface Aggregation {
-    /** The sum of every partition's partial: the flat gradient (in the parameter layout), losses and timings. */
-    Sum sum(JavaRDD<GradientStep.Partial> partials);
+    /** Runs step over every partition of blocks; the sum of their partials: the flat gradient, losses and timings. */
+    Sum sum(JavaRDD<TokenBlock> blocks, GradientStep step);
 
     /**
-     * gradients: the summed gradient, flat; stats: the summed losses and the slowest partition's timings
-     * ({@link GradientSum#lossSum}, computeMs, ...).
+     * gradients: the summed gradient, flat in the parameter layout; stats: the summed losses and the slowest
+     * partition's timings ({@link GradientSum#lossSum}, computeMs, ...).
      */
-    record Sum(float[] gradients, GradientSum stats) {}
+    record Sum(float[] gradients, GradientSum stats) {
+        /** After the update: the executors' models that lent their gradient buffers to the driver (local mode) go back. */
+        public void release() {
+            stats.release();
+        }
+    }
 
     /** What aggregation = tree | sliced runs for a model of size floats in blocks of blockFloats. */
     static Aggregation of(String kind, long size, int blockFloats, int executors) {

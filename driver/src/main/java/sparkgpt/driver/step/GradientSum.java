@@ -44,6 +44,10 @@ public final class GradientSum implements Serializable {
         transient int blockFloats;
         /** Run once the gradient has been written (it may be a model's own buffer, lent until then). */
         transient Runnable afterWrite;
+        /** flat came by hand from a task of this JVM (local mode): it is the model's buffer itself, not a copy. */
+        transient boolean handedOver;
+        /** Gives the models whose buffers were handed over back to their pool, once the driver is done with them. */
+        transient Runnable afterUse;
 
         Segment() {} // Kryo
 
@@ -61,6 +65,15 @@ public final class GradientSum implements Serializable {
             out.writeInt(size);
             out.writeDouble(lossSum);
             out.writeBoolean(bf16);
+            if (grads == null && flat != null && !bf16 && inDriverJvm()) {
+                // local mode: the driver reads this in the same JVM, so the gradient stays where it is and only its
+                // handle travels (no 2-3 copies through Spark's result path; bf16 keeps its rounding, so is written)
+                out.writeInt(HANDED_OVER);
+                out.writeLong(handOver(new Lent(flat, afterWrite))); // the model stays lent until the driver's update
+                afterWrite = null;
+                out.writeInt(blockFloats);
+                return;
+            }
             int n = grads != null ? grads.length : flat != null ? WeightBlocks.count(flat.length, blockFloats) : -1;
             out.writeInt(n);
             if (n < 0) return;
@@ -133,7 +146,9 @@ public final class GradientSum implements Serializable {
         /** The lent buffer's blocks as arrays of their own (before any arithmetic on them). */
         void materialize() {
             if (grads == null && flat != null) {
-                grads = GradientStep.blocks(flat, blockFloats);
+                // a buffer handed over whole to the driver is used as it is when it is one block
+                grads = handedOver && WeightBlocks.count(flat.length, blockFloats) == 1 ? new float[][] {flat}
+                        : GradientStep.blocks(flat, blockFloats);
                 flat = null;
             }
         }
@@ -145,10 +160,13 @@ public final class GradientSum implements Serializable {
             released();
         }
 
+        /** After the gradient was written out: lent and handed-over buffers (a sum serialized again) go back. */
         private void released() {
-            Runnable r = afterWrite;
+            Runnable r = afterWrite, u = afterUse;
             afterWrite = null;
+            afterUse = null;
             if (r != null) r.run();
+            if (u != null) u.run();
         }
 
         @Override
@@ -158,6 +176,14 @@ public final class GradientSum implements Serializable {
             lossSum = in.readDouble();
             bf16 = in.readBoolean();
             int n = in.readInt();
+            if (n == HANDED_OVER) {
+                Lent lent = takeOver(in.readLong());
+                flat = lent.buffer();
+                afterUse = lent.giveBack();
+                blockFloats = in.readInt();
+                handedOver = true;
+                return;
+            }
             if (n < 0) return;
             grads = new float[n][];
             for (int k = 0; k < n; k++) {
@@ -169,6 +195,37 @@ public final class GradientSum implements Serializable {
                 }
             }
         }
+    }
+
+    /** The count a segment writes instead of its blocks' when its gradient is handed over within the JVM. */
+    static final int HANDED_OVER = -2;
+    private static final java.util.concurrent.ConcurrentHashMap<Long, Lent> HANDOVERS = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /** A model's gradient buffer handed over to the driver, and what gives the model back. */
+    record Lent(float[] buffer, Runnable giveBack) {}
+    private static final java.util.concurrent.atomic.AtomicLong NEXT_HANDLE = new java.util.concurrent.atomic.AtomicLong();
+
+    /**
+     * True in a task that runs in the driver's JVM (local mode: the executor is the driver, id "driver").
+     * There a result is still serialized by Spark, but read back in the same JVM, so a buffer can be handed over.
+     * Safe because the driver is done with a step's gradient (clip, update) before the next step's job starts,
+     * which is the first that borrows the model again.
+     */
+    static boolean inDriverJvm() {
+        org.apache.spark.SparkEnv env = org.apache.spark.SparkEnv.get();
+        return env != null && "driver".equals(env.executorId()); // SparkContext.DRIVER_IDENTIFIER
+    }
+
+    private static long handOver(Lent lent) {
+        long id = NEXT_HANDLE.incrementAndGet();
+        HANDOVERS.put(id, lent);
+        return id;
+    }
+
+    private static Lent takeOver(long id) {
+        Lent b = HANDOVERS.remove(id);
+        if (b == null) throw new IllegalStateException("gradient " + id + " was handed over in another JVM");
+        return b;
     }
 
     private ArrayList<Segment> segments = new ArrayList<>();
@@ -277,12 +334,28 @@ public final class GradientSum implements Serializable {
                     Runnable a = l.afterWrite, b = r.afterWrite;
                     l.afterWrite = a == null ? b : () -> { a.run(); b.run(); };
                 }
+                if (r.afterUse != null) {
+                    Runnable a = l.afterUse, b = r.afterUse;
+                    l.afterUse = a == null ? b : () -> { a.run(); b.run(); };
+                }
                 l.size *= 2;
                 segments.remove(i + 1);
                 i = Math.max(0, i - 1); // the grown segment may now have a buddy on its left
             } else {
                 i++;
             }
+        }
+    }
+
+    /**
+     * Gives back the models whose gradient buffers were handed over to this sum (local mode), once the driver has
+     * used the gradient: until then no task may borrow them (a later task of the same job would zero them).
+     */
+    public void release() {
+        for (Segment seg : segments) {
+            Runnable r = seg.afterUse;
+            seg.afterUse = null;
+            if (r != null) r.run();
         }
     }
 

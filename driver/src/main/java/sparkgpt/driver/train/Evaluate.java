@@ -86,7 +86,7 @@ public final class Evaluate {
         ExecutorMemory.Watch outOfMemory = new ExecutorMemory.Watch(sc);
         boolean done = false;
         try {
-            double loss = Trainer.evaluate(sc, blocks, loaded.params(), plan, batches, 0);
+            double loss = Trainer.evaluate(sc, blocks, loaded.params(), plan, batches, "eval");
             System.out.printf(Locale.ROOT, "val loss %.4f, perplexity %.2f (%d batches of %d windows of %d tokens, %s)%n",
                     loss, Math.exp(loss), batches, B, T, c.data());
             done = true;

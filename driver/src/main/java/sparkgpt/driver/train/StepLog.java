@@ -32,6 +32,7 @@ final class StepLog {
     private double stepMsAverage; // for the ETA; not in checkpoints: it re-forms within ~10 steps
     private double bestVal;
     private int badInARow; // non-finite steps since the last finite one
+    private String lastResult; // "step N: loss X" or the last eval's, shown in the next job's description
 
     final List<Double> losses = new ArrayList<>();
     final List<double[]> valLosses = new ArrayList<>();
@@ -105,7 +106,7 @@ final class StepLog {
         }
         if (!finite) line += " (not finite: update skipped)";
         System.out.println(line);
-        describeInUi(String.format(Locale.ROOT, "step %d: loss %.4f", step + 1, loss));
+        lastResult = String.format(Locale.ROOT, "step %d: loss %.4f", step + 1, loss);
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("step", step + 1);
         m.put("loss", round(loss, 6)); // JSON has no NaN or Infinity: a skipped step records null and "skipped": true
@@ -135,7 +136,7 @@ final class StepLog {
         if (Double.isFinite(val)) bestVal = Math.min(bestVal, val);
         valLosses.add(new double[] {step, val});
         System.out.printf(Locale.ROOT, "eval at step %d: val loss %.4f%n", step, val);
-        describeInUi(String.format(Locale.ROOT, "eval at step %d: val loss %.4f", step, val));
+        lastResult = String.format(Locale.ROOT, "eval at step %d: val loss %.4f", step, val);
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("step", step);
         m.put("val_loss", round(val, 6));
@@ -143,16 +144,24 @@ final class StepLog {
         plotLosses(sc.hadoopConfiguration(), cfg.output().outDir());
     }
 
-    /**
-     * Shows a result in the Spark UI's job list. A job's description is fixed when it is submitted,
-     * before its loss is known, so once the loss is known a job over zero partitions carries it: the
-     * DAGScheduler posts its start and end at once and runs nothing (Spark's submitJob for empty
-     * partitions), so the UI lists "step N: loss X" right after the step's own job "step N".
-     */
-    private void describeInUi(String description) {
-        sc.setJobDescription(description);
+    /** The last result, when no job came after it to carry it: a job over no partitions (nothing runs) shows it. */
+    void showLast() {
+        if (lastResult == null) return;
+        sc.setJobDescription(lastResult);
         sc.emptyRDD().count();
         sc.setJobDescription(null);
+        lastResult = null;
+    }
+
+    /**
+     * A job's description in the Spark UI's job list, with the last result: a description is fixed when the job
+     * is submitted, before its loss is known, so "step 12 (step 11: loss 4.2104)" shows step 11's loss on the
+     * job that follows it (no job of its own: a job, even over no partitions, costs the driver ~2 ms).
+     */
+    String jobDescription(String job) {
+        String d = lastResult == null ? job : job + " (" + lastResult + ")";
+        lastResult = null;
+        return d;
     }
 
     /** Redraws out_dir/loss.png from metrics.jsonl; a failure to draw is reported, never fatal to the run. */

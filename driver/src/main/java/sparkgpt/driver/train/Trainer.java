@@ -90,7 +90,8 @@ public final class Trainer {
                 // a resumed run's first step had its eval and checkpoint done before the checkpoint was written
                 boolean fresh = step > first || start.resumed() == null;
                 if (evaluate && fresh && (end || due(step, cfg.output().evalInterval()))) {
-                    log.eval(step, evaluate(sc, valBlocks, params, plan, cfg.output().evalBatches(), step));
+                    log.eval(step, evaluate(sc, valBlocks, params, plan, cfg.output().evalBatches(),
+                            log.jobDescription("eval at step " + step)));
                 }
                 if (step > first && (end || due(step, cfg.output().ckptInterval()))) {
                     checkpoint(hadoop, cfg, start, params, optimizer, step, log);
@@ -102,9 +103,8 @@ public final class Trainer {
                 log.stepStarted();
                 WeightBlocks weights = WeightBlocks.broadcast(sc, params, blockFloats, weightsBf16);
                 log.broadcastDone();
-                sc.setJobDescription("step " + (step + 1));
-                Aggregation.Sum sum = aggregation.sum(trainBlocks.mapPartitionsWithIndex(
-                        GradientStep.train(weights, plan, step), false));
+                sc.setJobDescription(log.jobDescription("step " + (step + 1)));
+                Aggregation.Sum sum = aggregation.sum(trainBlocks, GradientStep.train(weights, plan, step));
                 weights.destroy(); // its job is done; the update below may now write params
                 log.summed();
 
@@ -114,8 +114,10 @@ public final class Trainer {
                 double norm = GradientClip.clip(sum.gradients(), cfg.optimizer().gradClip());
                 boolean finite = Double.isFinite(loss) && Double.isFinite(norm);
                 if (finite) optimizer.update(params, sum.gradients(), (float) lr);
+                sum.release();
                 log.step(step, loss, lr, norm, finite, sum.stats());
             }
+            log.showLast();
             done = true;
             return new Result(log.losses, log.valLosses, params, log.timings, layout.flopsPerToken(), log.peak());
         } catch (Exception e) {
@@ -184,9 +186,9 @@ public final class Trainer {
      * as fp32, whatever weight_dtype: val losses stay comparable across runs and measure the master weights.
      */
     static double evaluate(JavaSparkContext sc, JavaRDD<TokenBlock> valBlocks, float[] params, GradientStep.Plan plan,
-                           int batches, int step) {
+                           int batches, String description) {
         WeightBlocks weights = WeightBlocks.broadcast(sc, params, plan.blockFloats());
-        sc.setJobDescription("eval at step " + step);
+        sc.setJobDescription(description);
         GradientSum sum = valBlocks.mapPartitionsWithIndex(GradientStep.eval(weights, plan, batches), false)
                 .treeAggregate(new GradientSum(), GradientSum::add, GradientSum::merge);
         weights.destroyAndWait(); // `eval` stops the context right after: no removal may still be in flight
