@@ -55,7 +55,8 @@ public final class Bench {
             "data", "synthetic", "overwrite", "true", "warmup_steps", "0", "eval_interval", "0", "ckpt_interval", "0"));
 
     /** How to get PyTorch where vs_torch finds none. */
-    static final String INSTALL_TORCH = "install Debian's PyTorch (sudo apt-get install python3-torch) or give"
+    static final String INSTALL_TORCH = "install Debian's PyTorch with OpenBLAS (sudo apt-get install python3-torch"
+            + " libopenblas0-pthread) or give"
             + " --python=/path/to/python3 of an environment with torch (pip install torch)";
 
     /** bench's own keys, and the train keys it runs with. */
@@ -126,6 +127,12 @@ public final class Bench {
                     Map<String, Object> torch = torchResult(line, script);
                     torchMs.add(((Number) torch.get("median_ms")).doubleValue());
                     torchImpl = String.valueOf(torch.getOrDefault("impl", "pytorch"));
+                    if (r == 1 && String.valueOf(torch.get("blas")).startsWith("not openblas")) {
+                        // Debian's torch does its matmuls through libblas.so.3: without an OpenBLAS package that is
+                        // the reference BLAS (measured here: 920 ms a step against 51 ms with OpenBLAS's SkylakeX)
+                        System.out.println("note: PyTorch runs on the reference BLAS, not at its best: install"
+                                + " libopenblas0-pthread (Debian) for the comparison to mean something");
+                    }
                     System.out.printf(Locale.ROOT, "round %d/%d: sparkgpt %.1f ms a step, pytorch %.1f ms (%s)%n", r, rounds,
                             report.ms().get("step"), torchMs.get(torchMs.size() - 1), line);
                 }
