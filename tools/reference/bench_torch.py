@@ -91,9 +91,28 @@ class GPT(nn.Module):
 def main():
     p = argparse.ArgumentParser()
     for k, d in dict(n_layer=6, n_head=6, n_embd=384, block_size=256, vocab_size=8192, batch_size=4,
-                     steps=10, warmup=2, threads=2).items():
+                     steps=10, warmup=2, threads=2, world_size=1).items():
         p.add_argument("--" + k, type=int, default=d)
     a = p.parse_args()
+    if a.world_size > 1:
+        # PyTorch's data parallelism as TorchDistributor runs it on CPUs: world_size processes, DDP over gloo,
+        # each rank batch_size / world_size sequences of the same global batch, the all-reduce overlapping
+        # the backward pass in DDP's buckets
+        import socket
+        import torch.multiprocessing as mp
+        with socket.socket() as sk:
+            sk.bind(("127.0.0.1", 0))
+            port = sk.getsockname()[1]
+        mp.spawn(run, args=(a, port), nprocs=a.world_size, join=True)
+    else:
+        run(0, a, None)
+
+
+def run(rank, a, port):
+    ddp = port is not None
+    if ddp:
+        import torch.distributed as dist
+        dist.init_process_group("gloo", init_method="tcp://127.0.0.1:%d" % port, rank=rank, world_size=a.world_size)
     torch.set_num_threads(a.threads)  # Debian's torch starts with 1 thread here, whatever the core count
     torch.autograd.set_detect_anomaly(False)
     # Denormal floats: from the 4th step on this model's random-token training, values small enough to be
@@ -102,12 +121,16 @@ def main():
     # settings do) keeps every step at ~3.5-4 s: PyTorch is timed at its best. sparkgpt's steps did not slow.
     torch.set_flush_denormal(True)
     torch.manual_seed(0)
-    m = GPT(a.n_layer, a.n_head, a.n_embd, a.block_size, a.vocab_size)
+    model = GPT(a.n_layer, a.n_head, a.n_embd, a.block_size, a.vocab_size)
+    n_params = sum(p.numel() for p in model.parameters())
+    m = torch.nn.parallel.DistributedDataParallel(model) if ddp else model
     opt = torch.optim.AdamW(m.parameters(), lr=3e-4, betas=(0.9, 0.95), weight_decay=0.1)
-    n_params = sum(p.numel() for p in m.parameters())
+    per_rank = a.batch_size // a.world_size
     times = []
     for s in range(a.warmup + a.steps):
-        idx = torch.randint(0, a.vocab_size, (a.batch_size, a.block_size + 1))
+        idx = torch.randint(0, a.vocab_size, (per_rank, a.block_size + 1))
+        if ddp:
+            dist.barrier()  # every rank starts the step together: rank 0's time is the step's
         t0 = time.perf_counter()
         loss = m(idx[:, :-1], idx[:, 1:])
         opt.zero_grad(set_to_none=True)
@@ -117,12 +140,19 @@ def main():
         dt = time.perf_counter() - t0
         if s >= a.warmup:
             times.append(dt)
+    if ddp:
+        dist.barrier()
+        dist.destroy_process_group()
+        if rank != 0:
+            return
     med = statistics.median(times)
     tok = a.batch_size * a.block_size / med
     flops_per_token = 6 * (n_params - a.block_size * a.n_embd) + 12 * a.n_layer * a.n_embd * a.block_size
-    print(json.dumps(dict(impl="pytorch " + torch.__version__, median_ms=round(med * 1e3, 1),
+    print(json.dumps(dict(impl="pytorch " + torch.__version__ + (" DDP gloo x%d" % a.world_size if ddp else ""),
+                          median_ms=round(med * 1e3, 1),
                           min_ms=round(min(times) * 1e3, 1), tokens_per_s=round(tok),
                           gflops=round(flops_per_token * tok / 1e9, 1), threads=torch.get_num_threads(),
+                          world_size=a.world_size,
                           blas="openblas " + OPENBLAS if OPENBLAS else "not openblas")))
 
 

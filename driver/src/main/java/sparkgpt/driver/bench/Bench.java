@@ -114,6 +114,10 @@ public final class Bench {
         }
         try {
             String python = cfg.vsTorch() ? cfg.python() : null; // Config.from found it
+            // partitions = N > 1: the peer is PyTorch DDP over gloo (what TorchDistributor runs on CPUs), N processes
+            // with an executor's cores each, sharing the same global batch
+            int world = Math.max(1, train.data().partitions());
+            int rankThreads = world > 1 ? sc.getConf().getInt("spark.executor.cores", 1) : threads();
             Path script = cfg.vsTorch() ? torchScript() : null;
             int rounds = python != null ? cfg.rounds() : 1;
             List<Report> ours = new ArrayList<>();
@@ -123,7 +127,7 @@ public final class Bench {
                 Report report = measure(Trainer.train(sc, train), cfg, train);
                 ours.add(report);
                 if (python != null) {
-                    String line = runTorch(python, script, train, cfg);
+                    String line = runTorch(python, script, train, cfg, world, rankThreads);
                     Map<String, Object> torch = torchResult(line, script);
                     torchMs.add(((Number) torch.get("median_ms")).doubleValue());
                     torchImpl = String.valueOf(torch.getOrDefault("impl", "pytorch"));
@@ -146,7 +150,7 @@ public final class Bench {
             if (python != null) {
                 Comparison c = Comparison.of(ourMs, torchMs.stream().mapToDouble(Double::doubleValue).toArray(),
                         (long) train.data().batchSize() * train.model().blockSize());
-                System.out.print(c.describe(torchImpl, train.data().batchSize(), threads()));
+                System.out.print(c.describe(torchImpl, train.data().batchSize(), rankThreads));
                 json.putAll(c.json(torchImpl));
                 report = new Report(report.tokensPerS(), report.gflops(), report.mfu(), report.peak(), report.ms(), json,
                         report.timed());
@@ -317,22 +321,25 @@ public final class Bench {
     }
 
     /**
-     * One run of bench_torch.py on the same model and batch_size sequences a step; its JSON line. Threads:
-     * as many as sparkgpt's pool, also for OpenMP and OpenBLAS, which would otherwise pick their own counts.
+     * One run of bench_torch.py on the same model and batch_size sequences a step (over world DDP processes when
+     * world > 1); its JSON line. Threads per process: as many as sparkgpt's pool (an executor's cores with world > 1),
+     * also for OpenMP and OpenBLAS, which would otherwise pick their own counts.
      * OMP_WAIT_POLICY=PASSIVE: libgomp's threads otherwise spin for up to milliseconds after each of a step's
      * thousands of parallel operations, and on cores shared with other programs the spinning thread keeps its
      * partner off the core (at a load average of 8-10 here: a median 10.0 s against 3.8 s a step of 1024 tokens);
      * sparkgpt's pool spins ~20-100 us, then parks. Any of these set in bench's environment is kept.
      */
-    static String runTorch(String python, Path script, TrainConfig train, Config cfg) throws IOException {
+    static String runTorch(String python, Path script, TrainConfig train, Config cfg, int world, int threads)
+            throws IOException {
         List<String> cmd = new ArrayList<>(List.of(python, script.toString()));
         int[] values = {train.model().nLayer(), train.model().nHead(), train.model().nEmbd(), train.model().blockSize(), train.model().vocabSize(),
-                train.data().batchSize(), cfg.steps(), cfg.warmup(), threads()};
+                train.data().batchSize(), cfg.steps(), cfg.warmup(), threads};
         String[] keys = {"n_layer", "n_head", "n_embd", "block_size", "vocab_size", "batch_size", "steps", "warmup", "threads"};
         for (int i = 0; i < keys.length; i++) cmd.addAll(List.of("--" + keys[i], String.valueOf(values[i])));
+        if (world > 1) cmd.addAll(List.of("--world_size", String.valueOf(world)));
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
         for (String k : List.of("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")) {
-            pb.environment().putIfAbsent(k, String.valueOf(threads()));
+            pb.environment().putIfAbsent(k, String.valueOf(threads));
         }
         pb.environment().putIfAbsent("OMP_WAIT_POLICY", "PASSIVE");
         Process proc = pb.start();
