@@ -24,9 +24,10 @@ import sparkgpt.worker.optim.Optimizer;
 
 /**
  * Spark MLlib's runMiniBatchSGD shape: broadcast the weights, every partition computes the gradient
- * of its share of the batch into one buffer, treeAggregate sums the partial gradients (in an order
+ * of its share of the batch into one buffer, the {@link Aggregation} sums the partial gradients (in an order
  * fixed by partition index, see {@link GradientSum}, so a run is bit-for-bit repeatable), then
- * clip and AdamW on the driver.
+ * clip and the {@link Optimizer} on the driver. Where the run starts is {@link StartingPoint}'s; what each
+ * step reports and guards is {@link StepLog}'s.
  */
 public final class Trainer {
     private Trainer() {}
