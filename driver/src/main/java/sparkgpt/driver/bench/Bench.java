@@ -198,11 +198,11 @@ public final class Bench {
         /** The fields bench.json adds. */
         Map<String, Object> json(String torchImpl) {
             Map<String, Object> m = new LinkedHashMap<>();
-            m.put("torch_ms", round(torchMedianMs, 1));
-            m.put("torch_tokens_per_s", round(torchTokensPerS(), 1));
+            m.put("torch_ms", Json.number(torchMedianMs, 1));
+            m.put("torch_tokens_per_s", Json.number(torchTokensPerS(), 1));
             m.put("torch_impl", torchImpl);
             m.put("rounds", oursMs.length);
-            m.put("vs_torch", round(speedup(), 3));
+            m.put("vs_torch", Json.number(speedup(), 3));
             return m;
         }
 
@@ -233,11 +233,11 @@ public final class Bench {
         ClusterConfig.Peak peak = peak(cfg, result.peak());
         double mfu = flops / peak.flops(); // NaN: a GPU not in the peak table
         Map<String, Object> msJson = new LinkedHashMap<>();
-        ms.forEach((k, v) -> msJson.put(k, round(v, 1)));
+        ms.forEach((k, v) -> msJson.put(k, Json.number(v, 1)));
         Map<String, Object> json = new LinkedHashMap<>();
-        json.put("tokens_per_s", round(tokensPerS, 1));
-        json.put("gflops", round(flops / 1e9, 3));
-        json.put("mfu", Double.isNaN(mfu) ? null : round(mfu, 6));
+        json.put("tokens_per_s", Json.number(tokensPerS, 1));
+        json.put("gflops", Json.number(flops / 1e9, 3));
+        json.put("mfu", Json.number(mfu, 6));
         json.put("peak_flops", Double.isNaN(peak.flops()) ? null : Double.parseDouble(String.format(Locale.ROOT, "%.4e", peak.flops())));
         json.put("peak_source", peak.source());
         json.put("steps", cfg.steps());
@@ -375,11 +375,6 @@ public final class Bench {
             throw new UserError("no \"median_ms\" in " + script.getFileName() + "'s output: " + line);
         }
         return (Map<String, Object>) json;
-    }
-
-    /** x to the given decimals, as a JSON number. */
-    static double round(double x, int decimals) {
-        return Double.parseDouble(String.format(Locale.ROOT, "%." + decimals + "f", x));
     }
 
     static <T> double median(List<T> xs, ToDoubleFunction<T> f) {

@@ -92,9 +92,7 @@ public final class Main {
         switch (command) {
             case "prepare": {
                 Settings s = Settings.parse(rest);
-                PrepareConfig cfg = PrepareConfig.from(s);
-                s.finish(command);
-                System.out.println("prepare:\n" + s.describe());
+                PrepareConfig cfg = resolve(command, s, PrepareConfig::from, System.out);
                 if (check) return 0;
                 try (JavaSparkContext sc = SparkSetup.context(cfg.master(), "sparkgpt prepare", Map.of())) {
                     Prepare.run(sc, cfg);
@@ -104,9 +102,7 @@ public final class Main {
             case "train": {
                 Settings s = Settings.parse(rest);
                 if (rest.stream().noneMatch(a -> !a.startsWith("--"))) s.loadDefaults(DEFAULT_TRAIN_CONFIG);
-                TrainConfig cfg = TrainConfig.from(s);
-                s.finish(command);
-                System.out.println("train:\n" + s.describe());
+                TrainConfig cfg = resolve(command, s, TrainConfig::from, System.out);
                 if (check) return 0;
                 try (JavaSparkContext sc = SparkSetup.context(cfg.cluster().master(), "sparkgpt train", Map.of())) {
                     Trainer.train(sc, cfg);
@@ -115,9 +111,7 @@ public final class Main {
             }
             case "bench": {
                 Settings s = Settings.parse(rest);
-                Bench.Config cfg = Bench.Config.from(s);
-                s.finish(command);
-                System.out.println("bench:\n" + s.describe());
+                Bench.Config cfg = resolve(command, s, Bench.Config::from, System.out);
                 if (check) return 0;
                 try (JavaSparkContext sc = SparkSetup.context(cfg.train().cluster().master(), "sparkgpt bench", Map.of())) {
                     Bench.run(sc, cfg, s);
@@ -127,18 +121,13 @@ public final class Main {
                 return 0;
             }
             case "sample": { // no Spark: one sequence on this machine
-                Settings s = Settings.parse(rest);
-                Sample.Config cfg = Sample.Config.from(s);
-                s.finish(command);
-                System.err.println("sample:\n" + s.describe()); // stdout carries only the text
+                Sample.Config cfg = resolve(command, Settings.parse(rest), Sample.Config::from,
+                        System.err); // stdout carries only the text
                 Sample.run(cfg, System.out);
                 return 0;
             }
             case "eval": {
-                Settings s = Settings.parse(rest);
-                Evaluate.Config cfg = Evaluate.Config.from(s);
-                s.finish(command);
-                System.out.println("eval:\n" + s.describe());
+                Evaluate.Config cfg = resolve(command, Settings.parse(rest), Evaluate.Config::from, System.out);
                 if (check) return 0;
                 try (JavaSparkContext sc = SparkSetup.context(cfg.master(), "sparkgpt eval", Map.of())) {
                     Evaluate.run(sc, cfg);
@@ -157,6 +146,17 @@ public final class Main {
             default:
                 throw new UserError("unknown command '" + command + "'\n" + Help.usage());
         }
+    }
+
+    /**
+     * A command's configuration from its keys: read and checked, unknown keys refused, then the resolved keys
+     * printed (before anything starts, so --check and every run show what they use).
+     */
+    static <C> C resolve(String command, Settings s, java.util.function.Function<Settings, C> from, PrintStream out) {
+        C cfg = from.apply(s);
+        s.finish(command);
+        out.println(command + ":\n" + s.describe());
+        return cfg;
     }
 
     /** The UserError behind e, also when Spark wrapped one thrown in a task. */

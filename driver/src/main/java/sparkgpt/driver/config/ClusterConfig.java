@@ -6,6 +6,7 @@ import java.util.List;
 import java.util.Locale;
 import sparkgpt.kernels.FmaPeak;
 import sparkgpt.kernels.opencl.GpuPeaks;
+import sparkgpt.kernels.opencl.OpenClBackend;
 
 public record ClusterConfig(String device, String master, double peakFlops, boolean checkMemory) implements Serializable {
     public static final Key<String> DEVICE = Key.choice("device", "auto",
@@ -63,9 +64,8 @@ public record ClusterConfig(String device, String master, double peakFlops, bool
      */
     public Peak peak(String device) {
         if (peakFlops > 0) return new Peak(peakFlops, String.format(Locale.ROOT, "peak_flops = %.4g (given)", peakFlops));
-        if (device != null && device.startsWith("opencl: ")) {
-            int paren = device.indexOf(" (");
-            String name = device.substring("opencl: ".length(), paren > 0 ? paren : device.length()).trim();
+        String name = OpenClBackend.deviceName(device);
+        if (name != null) {
             return GpuPeaks.lookup(name)
                     .map(e -> new Peak(e.flops(), String.format(Locale.ROOT, "%s's fp32 peak of %.1f TFLOP/s (%s)", name,
                             e.flops() / 1e12, e.source())))

@@ -27,6 +27,7 @@ import org.apache.hadoop.fs.Path;
 import org.apache.hadoop.fs.RemoteIterator;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.storage.StorageLevel;
 import sparkgpt.driver.checkpoint.Checkpoint;
 import sparkgpt.driver.config.UserError;
@@ -55,9 +56,9 @@ public final class Prepare {
         } else {
             List<String> files = listFiles(hadoop, cfg.input());
             documents = files.size();
-            SerializableConfiguration conf = new SerializableConfiguration(hadoop);
+            Broadcast<byte[]> conf = HadoopConf.broadcast(sc);
             docs = sc.parallelize(files, (int) Math.min(slices, Math.max(1, documents)))
-                    .map(f -> tokenizer.encode(readText(conf.get(), f)));
+                    .map(f -> tokenizer.encode(readText(HadoopConf.of(conf), f)));
         }
         docs.persist(StorageLevel.MEMORY_ONLY());
         sc.setJobDescription("prepare: tokenize " + documents + " documents");

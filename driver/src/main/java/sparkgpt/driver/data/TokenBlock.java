@@ -47,9 +47,9 @@ public final class TokenBlock implements Serializable {
      */
     public static JavaRDD<TokenBlock> cache(JavaSparkContext sc, TokenShards.Split split, long windows, int partitions,
                                             boolean sharded, int T, int vocabSize, String name) {
-        // the configuration travels as a broadcast: the closure, which every later task over this RDD deserializes
-        // with its lineage, carries a handle of a few bytes; the value is read only where a block is (re)loaded
-        Broadcast<byte[]> conf = sc.broadcast(SerializableConfiguration.toBytes(sc.hadoopConfiguration()));
+        // the closure, which every later task over this RDD deserializes with its lineage, carries a handle; the
+        // configuration is read only where a block is (re)loaded
+        Broadcast<byte[]> conf = HadoopConf.broadcast(sc);
         long perBlock = sharded ? windows / partitions : windows;
         if (perBlock * T + 1 > Integer.MAX_VALUE) {
             throw new UserError("the " + name + " split holds " + perBlock * T + " tokens per partition, over the 2^31 of one"
@@ -57,7 +57,7 @@ public final class TokenBlock implements Serializable {
         }
         List<Integer> indices = IntStream.range(0, partitions).boxed().collect(Collectors.toList());
         JavaRDD<TokenBlock> rdd = sc.parallelize(indices, partitions)
-                .map(p -> load(SerializableConfiguration.fromBytes(conf.value()), split, sharded ? p * perBlock : 0, (int) perBlock, T, vocabSize))
+                .map(p -> load(HadoopConf.of(conf), split, sharded ? p * perBlock : 0, (int) perBlock, T, vocabSize))
                 .persist(StorageLevel.MEMORY_ONLY());
         sc.setJobDescription("load " + name + " tokens");
         rdd.count();

@@ -65,11 +65,11 @@ public final class GradientSum implements Serializable {
             out.writeInt(size);
             out.writeDouble(lossSum);
             out.writeBoolean(bf16);
-            if (grads == null && flat != null && !bf16 && inDriverJvm()) {
+            if (grads == null && flat != null && !bf16 && InJvm.inDriver()) {
                 // local mode: the driver reads this in the same JVM, so the gradient stays where it is and only its
                 // handle travels (no 2-3 copies through Spark's result path; bf16 keeps its rounding, so is written)
                 out.writeInt(HANDED_OVER);
-                out.writeLong(handOver(new Lent(flat, afterWrite))); // the model stays lent until the driver's update
+                out.writeLong(InJvm.put(new Lent(flat, afterWrite))); // the model stays lent until the driver's update
                 afterWrite = null;
                 out.writeInt(blockFloats);
                 return;
@@ -177,7 +177,7 @@ public final class GradientSum implements Serializable {
             bf16 = in.readBoolean();
             int n = in.readInt();
             if (n == HANDED_OVER) {
-                Lent lent = takeOver(in.readLong());
+                Lent lent = InJvm.take(in.readLong(), Lent.class);
                 flat = lent.buffer();
                 afterUse = lent.giveBack();
                 blockFloats = in.readInt();
@@ -197,36 +197,11 @@ public final class GradientSum implements Serializable {
         }
     }
 
-    /** The count a segment writes instead of its blocks' when its gradient is handed over within the JVM. */
+    /** The count a segment writes instead of its blocks' when its gradient is handed over within the JVM ({@link InJvm}). */
     static final int HANDED_OVER = -2;
-    private static final java.util.concurrent.ConcurrentHashMap<Long, Lent> HANDOVERS = new java.util.concurrent.ConcurrentHashMap<>();
 
     /** A model's gradient buffer handed over to the driver, and what gives the model back. */
     record Lent(float[] buffer, Runnable giveBack) {}
-    private static final java.util.concurrent.atomic.AtomicLong NEXT_HANDLE = new java.util.concurrent.atomic.AtomicLong();
-
-    /**
-     * True in a task that runs in the driver's JVM (local mode: the executor is the driver, id "driver").
-     * There a result is still serialized by Spark, but read back in the same JVM, so a buffer can be handed over.
-     * Safe because the driver is done with a step's gradient (clip, update) before the next step's job starts,
-     * which is the first that borrows the model again.
-     */
-    static boolean inDriverJvm() {
-        org.apache.spark.SparkEnv env = org.apache.spark.SparkEnv.get();
-        return env != null && "driver".equals(env.executorId()); // SparkContext.DRIVER_IDENTIFIER
-    }
-
-    private static long handOver(Lent lent) {
-        long id = NEXT_HANDLE.incrementAndGet();
-        HANDOVERS.put(id, lent);
-        return id;
-    }
-
-    private static Lent takeOver(long id) {
-        Lent b = HANDOVERS.remove(id);
-        if (b == null) throw new IllegalStateException("gradient " + id + " was handed over in another JVM");
-        return b;
-    }
 
     private ArrayList<Segment> segments = new ArrayList<>();
     /** The slowest partition's compute, broadcast-fetch, forward and backward times (max is order-free). */

@@ -32,10 +32,8 @@ public final class WeightBlocks implements Serializable {
     public final int size;
     private final List<Broadcast<?>> blocks;
 
-    /** Local mode: the key of the driver's params in {@link #IN_JVM} (the tasks run in this JVM); 0: broadcasts. */
+    /** Local mode: the {@link InJvm} handle of the driver's params (the tasks run in this JVM); 0: broadcasts. */
     private final long inJvm;
-    private static final java.util.concurrent.ConcurrentHashMap<Long, float[]> IN_JVM = new java.util.concurrent.ConcurrentHashMap<>();
-    private static final java.util.concurrent.atomic.AtomicLong NEXT = new java.util.concurrent.atomic.AtomicLong();
 
     private WeightBlocks(int blockFloats, int size, List<Broadcast<?>> blocks, long inJvm) {
         this.blockFloats = blockFloats;
@@ -78,9 +76,7 @@ public final class WeightBlocks implements Serializable {
         if (sc.isLocal() && !bf16) {
             // local mode: the tasks run in this JVM and read params where they are; a broadcast would serialize
             // them into pieces every step for executors that do not exist (~1.5 ms/MB here)
-            long key = NEXT.incrementAndGet();
-            IN_JVM.put(key, params);
-            return new WeightBlocks(blockFloats, params.length, list, key);
+            return new WeightBlocks(blockFloats, params.length, list, InJvm.put(params));
         }
         if (bf16) {
             for (int k = 0; k < n; k++) {
@@ -110,9 +106,7 @@ public final class WeightBlocks implements Serializable {
             throw new IllegalArgumentException("parameter vector has " + size + " floats, model expects " + into.length);
         }
         if (inJvm != 0) {
-            float[] params = IN_JVM.get(inJvm);
-            if (params == null) throw new IllegalStateException("weights " + inJvm + " are not in this JVM (or destroyed)");
-            System.arraycopy(params, 0, into, 0, size);
+            System.arraycopy(InJvm.get(inJvm, float[].class), 0, into, 0, size);
             return;
         }
         for (int k = 0; k < blocks.size(); k++) {
@@ -129,7 +123,7 @@ public final class WeightBlocks implements Serializable {
 
     /** Removes every block from the driver and the executors (after the job that read them). */
     public void destroy() {
-        if (inJvm != 0) IN_JVM.remove(inJvm);
+        if (inJvm != 0) InJvm.remove(inJvm);
         for (Broadcast<?> b : blocks) b.destroy();
     }
 
@@ -140,7 +134,7 @@ public final class WeightBlocks implements Serializable {
      * unpersist(true), from the executors; destroy() then drops the driver's copy (the executors have none left).
      */
     public void destroyAndWait() {
-        if (inJvm != 0) IN_JVM.remove(inJvm);
+        if (inJvm != 0) InJvm.remove(inJvm);
         for (Broadcast<?> b : blocks) {
             b.unpersist(true);
             b.destroy();

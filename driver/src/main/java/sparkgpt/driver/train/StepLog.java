@@ -15,6 +15,7 @@ import sparkgpt.driver.config.ClusterConfig;
 import sparkgpt.driver.config.TrainConfig;
 import sparkgpt.driver.config.UserError;
 import sparkgpt.driver.step.GradientSum;
+import sparkgpt.worker.io.Json;
 
 /**
  * A step's wall time splits at three marks: {@link #stepStarted} (before the broadcast), {@link #broadcastDone},
@@ -109,12 +110,12 @@ final class StepLog {
         lastResult = String.format(Locale.ROOT, "step %d: loss %.4f", step + 1, loss);
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("step", step + 1);
-        m.put("loss", round(loss, 6)); // JSON has no NaN or Infinity: a skipped step records null and "skipped": true
+        m.put("loss", Json.number(loss, 6)); // JSON has no NaN or Infinity: a skipped step records null and "skipped": true
         m.put("lr", Double.parseDouble(String.format(Locale.ROOT, "%.6e", lr)));
-        m.put("grad_norm", round(norm, 6));
-        m.put("ms", round(ms, 1));
-        m.put("tokens_per_s", round(tokensPerS, 1));
-        m.put("mfu", round(mfu, 6));
+        m.put("grad_norm", Json.number(norm, 6));
+        m.put("ms", Json.number(ms, 1));
+        m.put("tokens_per_s", Json.number(tokensPerS, 1));
+        m.put("mfu", Json.number(mfu, 6));
         m.put("compute_ms", compute);
         m.put("broadcast_ms", broadcastMs);
         m.put("aggregate_ms", aggregateMs);
@@ -139,7 +140,7 @@ final class StepLog {
         lastResult = String.format(Locale.ROOT, "eval at step %d: val loss %.4f", step, val);
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("step", step);
-        m.put("val_loss", round(val, 6));
+        m.put("val_loss", Json.number(val, 6));
         metrics.line(m);
         plotLosses(sc.hadoopConfiguration(), cfg.output().outDir());
     }
@@ -171,11 +172,6 @@ final class StepLog {
         } catch (RuntimeException | LinkageError e) {
             System.out.println("loss.png not drawn: " + e.getMessage());
         }
-    }
-
-    /** x to the given decimals, as a JSON number; NaN and the infinities, which JSON cannot write, as null. */
-    static Double round(double x, int decimals) {
-        return Double.isFinite(x) ? Double.valueOf(String.format(Locale.ROOT, "%." + decimals + "f", x)) : null;
     }
 
     /** 75 s -> "1m15s", 3725 s -> "1h02m". */

@@ -196,6 +196,13 @@ public final class OpenClBackend implements Backend {
         return sb.toString();
     }
 
+    /** The device name in a {@link #describe} string ("opencl: NAME (vendor, ...)"), or null for another backend's. */
+    public static String deviceName(String described) {
+        if (described == null || !described.startsWith("opencl: ")) return null;
+        int paren = described.indexOf(" (");
+        return described.substring("opencl: ".length(), paren > 0 ? paren : described.length()).trim();
+    }
+
     static String describe(OpenCLDevice d) {
         return "opencl: " + d.getName().trim() + " (" + d.getOpenCLPlatform().getVendor().trim() + ", "
                 + d.getType() + ", " + d.getMaxComputeUnits() + " compute units, "

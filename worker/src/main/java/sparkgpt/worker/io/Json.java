@@ -46,6 +46,11 @@ public final class Json {
         return sb.toString();
     }
 
+    /** x rounded to decimals, as a JSON number; null for NaN and the infinities, which JSON cannot write. */
+    public static Double number(double x, int decimals) {
+        return Double.isFinite(x) ? Double.valueOf(String.format(java.util.Locale.ROOT, "%." + decimals + "f", x)) : null;
+    }
+
     /**
      * An object with one top-level key per line, each value compact: readable with cat, parsed by any JSON
      * reader (meta.json, trainer_state.json, config.json).
