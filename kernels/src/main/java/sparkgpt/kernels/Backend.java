@@ -9,7 +9,8 @@ package sparkgpt.kernels;
  *   params   (P)        all weights, in the model's parameter layout
  *   grads    (P)        gradients, same layout; backward ops ADD into it
  *   acts     (A)        forward activations of one micro-batch
- *   gradActs (A)        gradients of the activations, same layout as acts
+ *   gradActs (G)        gradients of the activations: the model lays them out (one layer's worth,
+ *                       reused from layer to layer), with the attention scratch this backend asks for
  *   losses   (B*T)      per-position cross-entropy of the last forward
  *   inputs   (B*T)      token ids
  *   targets  (B*T)      next-token ids
@@ -73,8 +74,8 @@ public interface Backend extends AutoCloseable {
     /** grads = 0 on the device (and on the host for the cpu backend). */
     void zeroGrads();
 
-    /** gradActs = 0 on the device; llm.c zeroes the activation gradients before each backward. */
-    void zeroGradActs();
+    /** gradActs[dOff, dOff + n) = 0 on the device: the backward ops add into their gradient outputs. */
+    void zeroGradActs(int dOff, int n);
 
     // ---- forward ----
 
@@ -91,11 +92,11 @@ public interface Backend extends AutoCloseable {
     void matmulForward(int aOut, int aInp, int pWeight, int pBias, int N, int C, int OC, boolean transposedWeight);
 
     /**
-     * Causal self-attention. qkv (B,T,3C) holds q, k, v side by side; preatt and att (B,NH,T,T)
-     * are the scores before and after the softmax (scaled by 1/sqrt(C/NH)), both 0 where t2 &gt; t;
-     * out (B,T,C).
+     * Causal self-attention. qkv (B,T,3C) holds q, k, v side by side; out (B,T,C). The (B,NH,T,T)
+     * probabilities are not kept: stats (B,NH,T,2) holds each row's softmax max and 1/sum of the
+     * scores scaled by 1/sqrt(C/NH), from which the backward pass recomputes them.
      */
-    void attentionForward(int aOut, int aPreatt, int aAtt, int aQkv, int B, int T, int C, int NH);
+    void attentionForward(int aOut, int aStats, int aQkv, int B, int T, int C, int NH);
 
     /** out (n) = GELU(inp), tanh approximation: 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))). */
     void geluForward(int aOut, int aInp, int n);
@@ -119,9 +120,17 @@ public interface Backend extends AutoCloseable {
     void layernormBackward(int dInp, int gWeight, int gBias, int dOut, int aInp, int pWeight,
                            int aMean, int aRstd, int N, int C);
 
-    /** Attention backward: dqkv (B,T,3C) += ...; datt (B,NH,T,T) = dout . v^T and dpreatt (B,NH,T,T) = the softmax backward times
-     * the score scale are scratch, overwritten (0 where t2 &gt; t). */
-    void attentionBackward(int dQkv, int dPreatt, int dAtt, int dOut, int aQkv, int aAtt, int B, int T, int C, int NH);
+    /**
+     * Floats of gradActs that {@link #attentionBackward} may overwrite as scratch for one layer
+     * (0 where the backend keeps its own per-thread scratch).
+     */
+    int attentionScratch(int B, int T, int C, int NH);
+
+    /**
+     * Attention backward: dqkv (B,T,3C) += ..., the probabilities recomputed from qkv and stats;
+     * out is the forward's output. scratch holds {@link #attentionScratch} floats, overwritten.
+     */
+    void attentionBackward(int dQkv, int dScratch, int dOut, int aQkv, int aOut, int aStats, int B, int T, int C, int NH);
 
     /** dinp += GELU'(inp) * dout. */
     void geluBackward(int dInp, int aInp, int dOut, int n);

@@ -30,12 +30,13 @@ public final class Gpt implements AutoCloseable {
         this.batchSize = batchSize;
         this.backend = backend;
         this.params = new ParameterLayout(config);
-        this.acts = new ActivationLayout(config, batchSize);
+        this.acts = new ActivationLayout(config, batchSize,
+                backend.attentionScratch(batchSize, config.blockSize(), config.nEmbd(), config.nHead()));
         int bt = batchSize * config.blockSize();
         paramBuf = new float[params.size()];
         gradBuf = new float[params.size()];
         actBuf = new float[acts.size()];
-        gradActBuf = new float[acts.size()];
+        gradActBuf = new float[acts.grads.size()];
         losses = new float[bt];
         inputs = new int[bt];
         targets = new int[bt];
@@ -141,14 +142,14 @@ public final class Gpt implements AutoCloseable {
             ActivationLayout.Layer x = a.layer(l);
             backend.layernormForward(x.ln1(), x.ln1Mean(), x.ln1Rstd(), x.residual(), p.ln1w[l], p.ln1b[l], N, C);
             backend.matmulForward(x.qkv(), x.ln1(), p.qkvw[l], p.qkvb[l], N, C, 3 * C, false);
-            backend.attentionForward(x.atty(), x.preatt(), x.att(), x.qkv(), B, T, C, NH);
-            backend.matmulForward(x.attproj(), x.atty(), p.attprojw[l], p.attprojb[l], N, C, C, false);
-            backend.residualForward(x.residual2(), x.residual(), x.attproj(), btc);
+            backend.attentionForward(x.atty(), x.attStats(), x.qkv(), B, T, C, NH);
+            backend.matmulForward(a.proj, x.atty(), p.attprojw[l], p.attprojb[l], N, C, C, false);
+            backend.residualForward(x.residual2(), x.residual(), a.proj, btc);
             backend.layernormForward(x.ln2(), x.ln2Mean(), x.ln2Rstd(), x.residual2(), p.ln2w[l], p.ln2b[l], N, C);
             backend.matmulForward(x.fch(), x.ln2(), p.fcw[l], p.fcb[l], N, C, 4 * C, false);
             backend.geluForward(x.fchGelu(), x.fch(), 4 * btc);
-            backend.matmulForward(x.fcproj(), x.fchGelu(), p.fcprojw[l], p.fcprojb[l], N, 4 * C, C, false);
-            backend.residualForward(x.residual3(), x.residual2(), x.fcproj(), btc);
+            backend.matmulForward(a.proj, x.fchGelu(), p.fcprojw[l], p.fcprojb[l], N, 4 * C, C, false);
+            backend.residualForward(x.residual3(), x.residual2(), a.proj, btc);
         }
         int last = a.residual3 + (L - 1) * btc;
         backend.layernormForward(a.lnf, a.lnfMean, a.lnfRstd, last, p.lnfw, p.lnfb, N, C);
@@ -176,28 +177,30 @@ public final class Gpt implements AutoCloseable {
                 L = config.nLayer(), V = config.vocabSize();
         int N = B * T;
         ParameterLayout p = params;
-        ActivationLayout a = acts; // activation offsets; the gradients of activations share them
+        ActivationLayout a = acts;
+        ActivationLayout.Grads d = acts.grads;
         int btc = N * C;
 
-        backend.zeroGradActs();
-        backend.crossEntropyBackward(a.logits, a.logits, dlossPerToken, N, V);
-        backend.matmulBackward(a.lnf, p.wte, -1, a.logits, a.lnf, p.wte, N, C, V, true);
+        backend.zeroGradActs(0, d.scratch);
+        backend.crossEntropyBackward(d.logits, a.logits, dlossPerToken, N, V);
+        backend.matmulBackward(d.ln1, p.wte, -1, d.logits, a.lnf, p.wte, N, C, V, true); // d.ln1 holds dlnf here
         int last = a.residual3 + (L - 1) * btc;
-        backend.layernormBackward(last, p.lnfw, p.lnfb, a.lnf, last, p.lnfw, a.lnfMean, a.lnfRstd, N, C);
+        backend.layernormBackward(d.residual, p.lnfw, p.lnfb, d.ln1, last, p.lnfw, a.lnfMean, a.lnfRstd, N, C);
         for (int l = L - 1; l >= 0; l--) {
             ActivationLayout.Layer x = a.layer(l);
-            backend.residualBackward(x.residual2(), x.fcproj(), x.residual3(), btc);
-            backend.matmulBackward(x.fchGelu(), p.fcprojw[l], p.fcprojb[l], x.fcproj(), x.fchGelu(), p.fcprojw[l], N, 4 * C, C, false);
-            backend.geluBackward(x.fch(), x.fch(), x.fchGelu(), 4 * btc);
-            backend.matmulBackward(x.ln2(), p.fcw[l], p.fcb[l], x.fch(), x.ln2(), p.fcw[l], N, C, 4 * C, false);
-            backend.layernormBackward(x.residual2(), p.ln2w[l], p.ln2b[l], x.ln2(), x.residual2(), p.ln2w[l], x.ln2Mean(), x.ln2Rstd(), N, C);
-            backend.residualBackward(x.residual(), x.attproj(), x.residual2(), btc);
-            backend.matmulBackward(x.atty(), p.attprojw[l], p.attprojb[l], x.attproj(), x.atty(), p.attprojw[l], N, C, C, false);
-            backend.attentionBackward(x.qkv(), x.preatt(), x.att(), x.atty(), x.qkv(), x.att(), B, T, C, NH);
-            backend.matmulBackward(x.ln1(), p.qkvw[l], p.qkvb[l], x.qkv(), x.ln1(), p.qkvw[l], N, C, 3 * C, false);
-            backend.layernormBackward(x.residual(), p.ln1w[l], p.ln1b[l], x.ln1(), x.residual(), p.ln1w[l], x.ln1Mean(), x.ln1Rstd(), N, C);
+            backend.zeroGradActs(d.layer, d.layerSize);
+            // residual3 = residual2 + fcproj: the gradient of both is d.residual's
+            backend.matmulBackward(d.fchGelu, p.fcprojw[l], p.fcprojb[l], d.residual, x.fchGelu(), p.fcprojw[l], N, 4 * C, C, false);
+            backend.geluBackward(d.fch, x.fch(), d.fchGelu, 4 * btc);
+            backend.matmulBackward(d.ln2, p.fcw[l], p.fcb[l], d.fch, x.ln2(), p.fcw[l], N, C, 4 * C, false);
+            backend.layernormBackward(d.residual, p.ln2w[l], p.ln2b[l], d.ln2, x.residual2(), p.ln2w[l], x.ln2Mean(), x.ln2Rstd(), N, C);
+            // residual2 = residual + attproj: likewise
+            backend.matmulBackward(d.atty, p.attprojw[l], p.attprojb[l], d.residual, x.atty(), p.attprojw[l], N, C, C, false);
+            backend.attentionBackward(d.qkv, d.scratch, d.atty, x.qkv(), x.atty(), x.attStats(), B, T, C, NH);
+            backend.matmulBackward(d.ln1, p.qkvw[l], p.qkvb[l], d.qkv, x.ln1(), p.qkvw[l], N, C, 3 * C, false);
+            backend.layernormBackward(d.residual, p.ln1w[l], p.ln1b[l], d.ln1, x.residual(), p.ln1w[l], x.ln1Mean(), x.ln1Rstd(), N, C);
         }
-        backend.encoderBackward(p.wte, p.wpe, a.encoded, B, T, C);
+        backend.encoderBackward(p.wte, p.wpe, d.residual, B, T, C);
         gradsOnHost = false;
     }
 

@@ -61,8 +61,8 @@ public final class ModelBench {
             double flopsPerToken = model.params.flopsPerToken(); // nanoGPT's MFU estimate
             System.out.printf("config: n_layer=%d n_head=%d n_embd=%d block_size=%d vocab_size=%d batch_size=%d%n",
                     L, NH, C, T, V, B);
-            System.out.printf("backend: %s; parameters: %,d; activations: %,d floats%n",
-                    model.device(), params, model.acts.size());
+            System.out.printf("backend: %s; parameters: %,d; activations: %,d floats, their gradients %,d (%,d MiB)%n",
+                    model.device(), params, model.acts.size(), model.acts.grads.size(), model.acts.bytes() >> 20);
             Random r = new Random(42);
             int[] tokens = new int[B * T + 1];
             double[] ms = new double[steps];

@@ -81,7 +81,7 @@ public final class Evaluate {
         if (B % (partitions * m) != 0) throw new UserError(DataConfig.batchArithmetic(B, partitions, m));
         int batches = c.evalBatches() > 0 ? c.evalBatches() : (int) Math.max(1, windows / B);
         GradientStep.Plan plan = new GradientStep.Plan(model, m, c.device(), B, partitions, false, 0);
-        ExecutorMemory.check(sc, model, m, B / partitions, false, false, partitions);
+        ExecutorMemory.check(sc, model, m, B / partitions, false, false, true, partitions);
         JavaRDD<TokenBlock> blocks = TokenBlock.cache(sc, val, windows, partitions, false, T, model.vocabSize(), "val");
         ExecutorMemory.Watch outOfMemory = new ExecutorMemory.Watch(sc);
         boolean done = false;

@@ -18,14 +18,14 @@ import sparkgpt.worker.ParameterLayout;
 
 /**
  * The estimate, in bytes (docs/scaling.md's memory model): weights and gradients 8 P; activations and
- * their gradients 8 A for one micro-batch (forward only: 4 A, no gradients); the broadcast's blocks
- * 4 P; the task result, 4 P through the block manager or 12 P when sent in the status message (Kryo
- * output, the serialized result and the RPC buffer each hold a copy); a copy of the gradient in
- * blocks when it is not lent (sliced aggregation) 4 P; Spark's reserved 300 MB; and 20% headroom for
- * the collector (G1 places each large array in contiguous regions). Checked: GPT-2 124M at
- * micro-batch 1 x 1024 comes to 7,384 MiB (it ran in an 8 GB executor, not in 11 GB before results went
- * through the block manager); the bench model to ~1.3 GiB (it died of OutOfMemoryError in Spark's 1 GB
- * default, ran in 3 GB).
+ * their gradients for one micro-batch ({@link ActivationLayout#bytes}; forward only: the activations;
+ * the OpenCL backend's attention scratch, 8 B NH T^2 bytes, is left to the headroom); the broadcast's
+ * pieces and its value 8 P; the task result, 4 P through the block manager or 12 P when sent in the
+ * status message (Kryo output, the serialized result and the RPC buffer each hold a copy); a copy of the
+ * gradient in blocks when it is not lent (sliced aggregation) 4 P; Spark's reserved 300 MB; and 20%
+ * headroom for the collector (G1 places each large array in contiguous regions). Checked: GPT-2 124M at
+ * micro-batch 1 x 1024 comes to ~4.4 GiB (it ran out of memory in a 4 GB executor and ran in 5 GB); the
+ * bench model to ~1 GiB (it died of OutOfMemoryError in Spark's 1 GB default, ran in 3 GB).
  */
 final class ExecutorMemory {
     private ExecutorMemory() {}
@@ -33,12 +33,17 @@ final class ExecutorMemory {
     static final long SPARK_RESERVED = 300L << 20;
     static final double HEADROOM = 1.2;
 
-    /** Bytes one executor's heap needs for a task of this model; backward false: an eval. */
-    static long need(GptConfig model, int microBatchSize, boolean backward, boolean lend, long directResultBytes) {
+    /**
+     * Bytes one executor's heap needs for a task of this model; backward false: an eval. inJvm: local mode,
+     * where fp32 weights and a lent gradient are handed over in the JVM, without broadcast pieces or a
+     * serialized result.
+     */
+    static long need(GptConfig model, int microBatchSize, boolean backward, boolean lend, long directResultBytes,
+                     boolean inJvm) {
         long p = new ParameterLayout(model).size();
-        long a = new ActivationLayout(model, microBatchSize).size();
-        long bytes = 4 * p * (backward ? 2 : 1) + 4 * a * (backward ? 2 : 1) + 4 * p;
-        if (backward) bytes += 4 * p * (4 * p <= directResultBytes ? 3 : 1) + (lend ? 0 : 4 * p);
+        ActivationLayout acts = new ActivationLayout(model, microBatchSize, 0);
+        long bytes = 4 * p * (backward ? 2 : 1) + (backward ? acts.bytes() : 4L * acts.size()) + (inJvm ? 0 : 8 * p);
+        if (backward && !(inJvm && lend)) bytes += 4 * p * (4 * p <= directResultBytes ? 3 : 1) + (lend ? 0 : 4 * p);
         return (long) (bytes * HEADROOM) + SPARK_RESERVED;
     }
 
@@ -48,7 +53,8 @@ final class ExecutorMemory {
      * partition runs per step, for the micro_batch_size that would fit.
      */
     static void check(JavaSparkContext sc, GptConfig model, int microBatchSize, int perPartition, boolean backward,
-                      boolean lend, int partitions) {
+                      boolean lend, boolean fp32Transfers, int partitions) {
+        boolean inJvm = sc.isLocal() && fp32Transfers;
         long direct = sc.getConf().getSizeAsBytes("spark.task.maxDirectResultSize", "1g");
         long p = new ParameterLayout(model).size();
         long driver = 0, granted;
@@ -61,11 +67,11 @@ final class ExecutorMemory {
             granted = (long) sc.sc().executorMemory() << 20;
             setting = "spark.executor.memory (deploy/submit --executor-memory, deploy/standalone-up --memory)";
         }
-        long need = need(model, microBatchSize, backward, lend, direct) + driver;
+        long need = need(model, microBatchSize, backward, lend, direct, inJvm) + driver;
         if (need <= granted) return;
         int fits = 0;
         for (int m = microBatchSize - 1; m >= 1 && fits == 0; m--) {
-            if (perPartition % m == 0 && need(model, m, backward, lend, direct) + driver <= granted) fits = m;
+            if (perPartition % m == 0 && need(model, m, backward, lend, direct, inJvm) + driver <= granted) fits = m;
         }
         throw new UserError(String.format(Locale.ROOT,
                 "executors need ~%d MB for this model at micro_batch_size = %d (weights, gradients, activations, transfer"

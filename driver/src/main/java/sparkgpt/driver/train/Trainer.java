@@ -67,7 +67,7 @@ public final class Trainer {
                 aggregationKind.equals("tree"));
         if (cfg.cluster().checkMemory()) {
             ExecutorMemory.check(sc, model, plan.microBatchSize(), plan.perPartition(), true, aggregationKind.equals("tree"),
-                    partitions);
+                    cfg.transfer().weightDtype().equals("fp32") && cfg.transfer().gradDtype().equals("fp32"), partitions);
         }
         // weight_dtype = bf16: each step broadcasts the weights rounded to bfloat16; params, the optimizer state and
         // the checkpoints stay fp32, and an eval broadcasts fp32 (val losses comparable across runs)

@@ -2,6 +2,7 @@
 // with the score and value products as GEMMs per (batch, head).
 package sparkgpt.kernels.cpu;
 
+import java.util.Arrays;
 import sparkgpt.kernels.Parallel;
 
 final class Attention {
@@ -24,51 +25,76 @@ final class Attention {
         return p;
     }
 
-    // qkv (B,T,3C) holds q,k,v; preatt, att (B,NH,T,T); out (B,T,C). Row t attends to t2 <= t,
-    // scores scaled by 1/sqrt(hs) ("Attention Is All You Need", eq. 1); att[t, t2 > t] = 0, so the
-    // value product may run over the full rows.
-    static void forward(float[] acts, int outOff, int preattOff, int attOff, int qkvOff,
-                        int B, int T, int C, int NH) {
+    // Per thread: one (b, h)'s scores and probabilities (T x T each), the only place they exist.
+    private static final ThreadLocal<float[][]> SCORES = ThreadLocal.withInitial(() -> new float[2][0]);
+
+    private static float[][] scores(int T) {
+        float[][] s = SCORES.get();
+        if (s[0].length < T * T) {
+            s[0] = new float[T * T];
+            s[1] = new float[T * T];
+        }
+        return s;
+    }
+
+    // qkv (B,T,3C) holds q,k,v; out (B,T,C); stats (B,NH,T,2) the max and 1/sum of each row's scaled
+    // scores, from which backward recomputes the probabilities bit for bit.
+    static void forward(float[] acts, int outOff, int statsOff, int qkvOff, int B, int T, int C, int NH) {
         int hs = C / NH;
-        float scale = (float) (1.0 / Math.sqrt(hs));
         int C3 = 3 * C;
         Parallel.parallelForDynamic(B * NH, bh -> {
             int b = bh / NH, h = bh % NH;
             int q = qkvOff + b * T * C3 + h * hs, k = q + C, v = q + 2 * C;
-            int pre = preattOff + bh * T * T, at = attOff + bh * T * T;
             float[][] p = packed(Math.max(Sgemm.packedBSize(hs, T), Sgemm.packedBSize(T, hs)));
             float[] kT = p[0], vp = p[1];
+            float[][] s = scores(T);
             Sgemm.packWholeB(true, hs, T, acts, k, C3, kT);   // k^T [hs, T]
             Sgemm.packWholeB(false, T, hs, acts, v, C3, vp);  // v [T, hs]
-            // preatt[r0:r1, 0:r1] = q[r0:r1] . k[0:r1]^T
-            for (int r0 = 0; r0 < T; r0 += TB) {
-                int r1 = Math.min(T, r0 + TB);
-                Sgemm.sgemmPackedB(false, r1 - r0, r1, hs, acts, q + r0 * C3, C3, kT, hs, acts, pre + r0 * T, T, false);
-            }
-            for (int t = 0; t < T; t++) {
-                int row = t * T;
-                VectorRows.scale(acts, pre + row, t + 1, scale);
-                float max = VectorRows.max(acts, pre + row, t + 1);
-                float sum = VectorRows.expShifted(acts, pre + row, acts, at + row, t + 1, max);
-                VectorRows.scale(acts, at + row, t + 1, 1f / sum);
-                for (int t2 = t + 1; t2 < T; t2++) {
-                    acts[at + row + t2] = 0f;
-                    acts[pre + row + t2] = 0f;
-                }
-            }
+            probabilities(acts, q, C3, kT, hs, T, s[0], s[1], statsOff + bh * T * 2, false);
             // out[r0:r1] (hs wide) = att[r0:r1, 0:r1] . v[0:r1]
             int out = outOff + b * T * C + h * hs;
             for (int r0 = 0; r0 < T; r0 += TB) {
                 int r1 = Math.min(T, r0 + TB);
-                Sgemm.sgemmPackedB(false, r1 - r0, hs, r1, acts, at + r0 * T, T, vp, T, acts, out + r0 * C, C, false);
+                Sgemm.sgemmPackedB(false, r1 - r0, hs, r1, s[1], r0 * T, T, vp, T, acts, out + r0 * C, C, false);
             }
         });
     }
 
-    // dqkv += ...; dpreatt and datt (B,NH,T,T) are scratch, overwritten here. Parallel over
-    // (b, h): each pair owns its head's columns of dqkv, so there are no write races.
-    static void backward(float[] dacts, int dqkvOff, int dpreattOff, int dattOff, int doutOff,
-                         float[] acts, int qkvOff, int attOff, int B, int T, int C, int NH) {
+    // att (T,T) = softmax of one (b, h)'s causal scores q . k^T / sqrt(hs); pre (T,T) is scratch. Row t
+    // attends to t2 <= t ("Attention Is All You Need", eq. 1); att[t, t2 > t] = 0, so products with att
+    // may run over whole row blocks. The forward pass writes each row's max and 1/sum to acts[stats];
+    // the backward pass (recompute) reads them back and gets the same probabilities.
+    private static void probabilities(float[] acts, int q, int C3, float[] kT, int hs, int T, float[] pre, float[] att,
+                                      int stats, boolean recompute) {
+        float scale = (float) (1.0 / Math.sqrt(hs));
+        // pre[r0:r1, 0:r1] = q[r0:r1] . k[0:r1]^T
+        for (int r0 = 0; r0 < T; r0 += TB) {
+            int r1 = Math.min(T, r0 + TB);
+            Sgemm.sgemmPackedB(false, r1 - r0, r1, hs, acts, q + r0 * C3, C3, kT, hs, pre, r0 * T, T, false);
+        }
+        for (int t = 0; t < T; t++) {
+            int row = t * T;
+            VectorRows.scale(pre, row, t + 1, scale);
+            float max, rsum;
+            if (recompute) {
+                max = acts[stats + 2 * t];
+                rsum = acts[stats + 2 * t + 1];
+                VectorRows.expShifted(pre, row, att, row, t + 1, max);
+            } else {
+                max = VectorRows.max(pre, row, t + 1);
+                rsum = 1f / VectorRows.expShifted(pre, row, att, row, t + 1, max);
+                acts[stats + 2 * t] = max;
+                acts[stats + 2 * t + 1] = rsum;
+            }
+            VectorRows.scale(att, row, t + 1, rsum);
+            Arrays.fill(att, row + t + 1, row + T, 0f);
+        }
+    }
+
+    // dqkv += ...; out is unused here (the cpu softmax backward takes sum(att * datt) row by row).
+    // Parallel over (b, h): each pair owns its head's columns of dqkv, so there are no write races.
+    static void backward(float[] dacts, int dqkvOff, int doutOff, float[] acts, int qkvOff, int statsOff,
+                         int B, int T, int C, int NH) {
         int hs = C / NH;
         float scale = (float) (1.0 / Math.sqrt(hs));
         int C3 = 3 * C;
@@ -76,35 +102,35 @@ final class Attention {
             int b = bh / NH, h = bh % NH;
             int q = qkvOff + b * T * C3 + h * hs, k = q + C, v = q + 2 * C;
             int dq = dqkvOff + b * T * C3 + h * hs, dk = dq + C, dv = dq + 2 * C;
-            int at = attOff + bh * T * T, dat = dattOff + bh * T * T, dpre = dpreattOff + bh * T * T;
             int dout = doutOff + b * T * C + h * hs;
             float[][] p = packed(Math.max(Sgemm.packedBSize(hs, T), Sgemm.packedBSize(T, hs)));
+            float[][] s = scores(T);
+            float[] att = s[1], datt = s[0]; // datt overwrites the recomputed scores, then becomes dpreatt
+            Sgemm.packWholeB(true, hs, T, acts, k, C3, p[0]);   // k^T [hs, T]
+            probabilities(acts, q, C3, p[0], hs, T, datt, att, statsOff + bh * T * 2, true);
             float[] vT = p[0], kp = p[1];
             Sgemm.packWholeB(true, hs, T, acts, v, C3, vT);   // v^T [hs, T]
             Sgemm.packWholeB(false, T, hs, acts, k, C3, kp);  // k [T, hs]
             // datt[r0:r1, 0:r1] = dout[r0:r1] . v[0:r1]^T;  dv[0:r1] += att[r0:r1, 0:r1]^T . dout[r0:r1]
             for (int r0 = 0; r0 < T; r0 += TB) {
                 int r1 = Math.min(T, r0 + TB);
-                Sgemm.sgemmPackedB(false, r1 - r0, r1, hs, dacts, dout + r0 * C, C, vT, hs, dacts, dat + r0 * T, T, false);
-                Sgemm.sgemm(true, false, r1, hs, r1 - r0, acts, at + r0 * T, T, dacts, dout + r0 * C, C, dacts, dv, C3, true);
+                Sgemm.sgemmPackedB(false, r1 - r0, r1, hs, dacts, dout + r0 * C, C, vT, hs, datt, r0 * T, T, false);
+                Sgemm.sgemm(true, false, r1, hs, r1 - r0, att, r0 * T, T, dacts, dout + r0 * C, C, dacts, dv, C3, true);
             }
-            // softmax backward: dpre = att * (datt - sum(att * datt)), times the score scale
+            // softmax backward, in place: dpre = att * (datt - sum(att * datt)), times the score scale
             for (int t = 0; t < T; t++) {
                 int row = t * T;
-                float dot = VectorRows.dot(acts, at + row, dacts, dat + row, t + 1);
+                float dot = VectorRows.dot(att, row, datt, row, t + 1);
                 for (int t2 = 0; t2 <= t; t2++) {
-                    dacts[dpre + row + t2] = acts[at + row + t2] * (dacts[dat + row + t2] - dot) * scale;
+                    datt[row + t2] = att[row + t2] * (datt[row + t2] - dot) * scale;
                 }
-                for (int t2 = t + 1; t2 < T; t2++) {
-                    dacts[dpre + row + t2] = 0f;
-                    dacts[dat + row + t2] = 0f;
-                }
+                Arrays.fill(datt, row + t + 1, row + T, 0f);
             }
             // dq[r0:r1] += dpre[r0:r1, 0:r1] . k[0:r1];  dk[0:r1] += dpre[r0:r1, 0:r1]^T . q[r0:r1]
             for (int r0 = 0; r0 < T; r0 += TB) {
                 int r1 = Math.min(T, r0 + TB);
-                Sgemm.sgemmPackedB(false, r1 - r0, hs, r1, dacts, dpre + r0 * T, T, kp, T, dacts, dq + r0 * C3, C3, true);
-                Sgemm.sgemm(true, false, r1, hs, r1 - r0, dacts, dpre + r0 * T, T, acts, q + r0 * C3, C3, dacts, dk, C3, true);
+                Sgemm.sgemmPackedB(false, r1 - r0, hs, r1, datt, r0 * T, T, kp, T, dacts, dq + r0 * C3, C3, true);
+                Sgemm.sgemm(true, false, r1, hs, r1 - r0, datt, r0 * T, T, acts, q + r0 * C3, C3, dacts, dk, C3, true);
             }
         });
     }

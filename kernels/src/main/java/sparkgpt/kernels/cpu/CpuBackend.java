@@ -51,8 +51,8 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void zeroGradActs() {
-        fillZero(gradActs);
+    public void zeroGradActs(int dOff, int n) {
+        Parallel.parallelFor(n, (from, to) -> Arrays.fill(gradActs, dOff + from, dOff + to, 0f));
     }
 
     private static void fillZero(float[] a) {
@@ -75,8 +75,8 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void attentionForward(int aOut, int aPreatt, int aAtt, int aQkv, int B, int T, int C, int NH) {
-        Attention.forward(acts, aOut, aPreatt, aAtt, aQkv, B, T, C, NH);
+    public void attentionForward(int aOut, int aStats, int aQkv, int B, int T, int C, int NH) {
+        Attention.forward(acts, aOut, aStats, aQkv, B, T, C, NH);
     }
 
     @Override
@@ -113,9 +113,14 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void attentionBackward(int dQkv, int dPreatt, int dAtt, int dOut, int aQkv, int aAtt,
+    public int attentionScratch(int B, int T, int C, int NH) {
+        return 0; // each thread keeps one (b, h)'s T x T scores
+    }
+
+    @Override
+    public void attentionBackward(int dQkv, int dScratch, int dOut, int aQkv, int aOut, int aStats,
                                   int B, int T, int C, int NH) {
-        Attention.backward(gradActs, dQkv, dPreatt, dAtt, dOut, acts, aQkv, aAtt, B, T, C, NH);
+        Attention.backward(gradActs, dQkv, dOut, acts, aQkv, aStats, B, T, C, NH);
     }
 
     @Override

@@ -409,8 +409,10 @@ final class OpKernel extends Kernel {
         }
     }
 
-    // ATTENTION_FORWARD: out = acts[o0] (B,T,C), preatt = acts[o1], att = acts[o2] (B,NH,T,T),
-    // qkv = acts[o3] (B,T,3C). Item (b,h,t) owns row t of its head. 1D range over B*NH*T.
+    // ATTENTION_FORWARD: out = acts[o0] (B,T,C), stats = acts[o1] (B,NH,T,2), qkv = acts[o3] (B,T,3C).
+    // Item (b,h,t) owns row t of its head: one pass over t2 <= t with a running max (the output row
+    // is rescaled when the max grows), so the (T,T) probabilities are never stored; stats keeps the
+    // row's max and 1/sum for the backward pass. 1D range over B*NH*T.
     private void attentionForward() {
         int idx = getGlobalId();
         if (idx < dB * dNH * dT) {
@@ -422,54 +424,47 @@ final class OpKernel extends Kernel {
             int C3 = 3 * dC;
             float scale = 1f / sqrt((float) hs);
             int q = o3 + (b * dT + t) * C3 + h * hs;
-            int pre = o1 + (bh * dT + t) * dT;
-            int at = o2 + (bh * dT + t) * dT;
-            float mx = 0f;
-            for (int t2 = 0; t2 <= t; t2++) {
-                int k = o3 + (b * dT + t2) * C3 + h * hs + dC;
-                float v = 0f;
-                for (int i = 0; i < hs; i++) {
-                    v += acts[q + i] * acts[k + i];
-                }
-                v *= scale;
-                if (t2 == 0) {
-                    mx = v;
-                } else {
-                    mx = max(mx, v);
-                }
-                acts[pre + t2] = v;
-            }
-            float sum = 0f;
-            for (int t2 = 0; t2 <= t; t2++) {
-                float e = exp(acts[pre + t2] - mx);
-                acts[at + t2] = e;
-                sum += e;
-            }
-            float inv = 1f / sum;
-            for (int t2 = 0; t2 < dT; t2++) {
-                if (t2 <= t) {
-                    acts[at + t2] = acts[at + t2] * inv;
-                } else {
-                    // future positions: 0 in both, as the cpu reference leaves them
-                    acts[at + t2] = 0f;
-                    acts[pre + t2] = 0f;
-                }
-            }
             int o = o0 + (b * dT + t) * dC + h * hs;
             for (int i = 0; i < hs; i++) {
-                float acc = 0f;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    acc += acts[at + t2] * acts[o3 + (b * dT + t2) * C3 + h * hs + 2 * dC + i];
-                }
-                acts[o + i] = acc;
+                acts[o + i] = 0f;
             }
+            float mx = 0f;
+            float sum = 0f;
+            for (int t2 = 0; t2 <= t; t2++) {
+                int k = o3 + (b * dT + t2) * C3 + h * hs + dC;
+                float s = 0f;
+                for (int i = 0; i < hs; i++) {
+                    s += acts[q + i] * acts[k + i];
+                }
+                s *= scale;
+                float corr = 1f;
+                if (t2 == 0) {
+                    mx = s;
+                } else if (s > mx) {
+                    corr = exp(mx - s);
+                    mx = s;
+                }
+                float e = exp(s - mx);
+                sum = sum * corr + e;
+                int v = k + dC;
+                for (int i = 0; i < hs; i++) {
+                    acts[o + i] = acts[o + i] * corr + e * acts[v + i];
+                }
+            }
+            float inv = 1f / sum;
+            for (int i = 0; i < hs; i++) {
+                acts[o + i] = acts[o + i] * inv;
+            }
+            int st = o1 + (bh * dT + t) * 2;
+            acts[st] = mx;
+            acts[st + 1] = inv;
         }
     }
 
-    // ATTENTION_BACKWARD_DQ: dqkv = gradActs[o0], dpreatt = gradActs[o1], datt = gradActs[o2],
-    // dout = gradActs[o3], qkv = acts[o4], att = acts[o5]. Item (b,h,t) owns row t of datt and
-    // dpreatt and dq[b,t,h,:]: datt = v . dout, dpreatt = scaled softmax backward (both scratch,
-    // overwritten, as in the cpu reference), dq += dpreatt . k.
+    // ATTENTION_BACKWARD_DQ: dqkv = gradActs[o0], scratch = gradActs[o1] (att, then dpreatt, each
+    // (B,NH,T,T)), dout = gradActs[o2], qkv = acts[o3], out = acts[o4], stats = acts[o5]. Item (b,h,t)
+    // recomputes row t of att from q, k and stats, writes it and dpreatt = the scaled softmax backward
+    // (sum(att * datt) = dout . out) to the scratch for the next op, and adds dpreatt . k to dq.
     // 1D range over B*NH*T. dk and dv (written by many t) are the next op.
     private void attentionBackwardDq() {
         int idx = getGlobalId();
@@ -481,46 +476,41 @@ final class OpKernel extends Kernel {
             int hs = dC / dNH;
             int C3 = 3 * dC;
             float scale = 1f / sqrt((float) hs);
-            int at = o5 + (bh * dT + t) * dT;
-            int dat = o2 + (bh * dT + t) * dT;
-            int dpre = o1 + (bh * dT + t) * dT;
-            int dout = o3 + (b * dT + t) * dC + h * hs;
-            // datt and dpreatt are scratch, overwritten (0 where t2 > t) as the cpu backend does
-            for (int t2 = 0; t2 < dT; t2++) {
-                float da = 0f;
-                if (t2 <= t) {
-                    int v = o4 + (b * dT + t2) * C3 + h * hs + 2 * dC;
-                    for (int i = 0; i < hs; i++) {
-                        da += acts[v + i] * gradActs[dout + i];
-                    }
-                }
-                gradActs[dat + t2] = da;
-            }
-            // softmax backward: dpre = att * (datt - sum(att * datt)), times the score scale
+            int at = o1 + (bh * dT + t) * dT;
+            int dpre = at + dB * dNH * dT * dT;
+            int dout = o2 + (b * dT + t) * dC + h * hs;
+            int out = o4 + (b * dT + t) * dC + h * hs;
+            int q = o3 + (b * dT + t) * C3 + h * hs;
+            float mx = acts[o5 + (bh * dT + t) * 2];
+            float inv = acts[o5 + (bh * dT + t) * 2 + 1];
             float dot = 0f;
-            for (int t2 = 0; t2 <= t; t2++) {
-                dot += acts[at + t2] * gradActs[dat + t2];
+            for (int i = 0; i < hs; i++) {
+                dot += gradActs[dout + i] * acts[out + i];
             }
-            for (int t2 = 0; t2 < dT; t2++) {
-                float dp = 0f;
-                if (t2 <= t) {
-                    dp = acts[at + t2] * (gradActs[dat + t2] - dot) * scale;
+            for (int t2 = 0; t2 <= t; t2++) {
+                int k = o3 + (b * dT + t2) * C3 + h * hs + dC;
+                float s = 0f;
+                float da = 0f;
+                for (int i = 0; i < hs; i++) {
+                    s += acts[q + i] * acts[k + i];
+                    da += acts[k + dC + i] * gradActs[dout + i];
                 }
-                gradActs[dpre + t2] = dp;
+                float p = exp(s * scale - mx) * inv;
+                gradActs[at + t2] = p;
+                gradActs[dpre + t2] = p * (da - dot) * scale;
             }
             int dq = o0 + (b * dT + t) * C3 + h * hs;
             for (int i = 0; i < hs; i++) {
                 float acc = 0f;
                 for (int t2 = 0; t2 <= t; t2++) {
-                    acc += gradActs[dpre + t2] * acts[o4 + (b * dT + t2) * C3 + h * hs + dC + i];
+                    acc += gradActs[dpre + t2] * acts[o3 + (b * dT + t2) * C3 + h * hs + dC + i];
                 }
                 gradActs[dq + i] = gradActs[dq + i] + acc;
             }
         }
     }
 
-    // ATTENTION_BACKWARD_DKV: same offsets; runs after ATTENTION_BACKWARD_DQ has finished dpreatt
-    // (which already carries the score scale).
+    // ATTENTION_BACKWARD_DKV: same offsets; runs after ATTENTION_BACKWARD_DQ has filled the scratch.
     // Item (b, t2, c) with c = h*hs + i owns dk[b,t2,h,i] and dv[b,t2,h,i] and loops over the
     // rows t >= t2 that attended to t2. 1D range over B*T*C.
     private void attentionBackwardDkv() {
@@ -534,12 +524,13 @@ final class OpKernel extends Kernel {
             int h = c / hs;
             int C3 = 3 * dC;
             int bh = b * dNH + h;
+            int dpre = o1 + dB * dNH * dT * dT;
             float dk = 0f;
             float dv = 0f;
             for (int t = t2; t < dT; t++) {
                 int row = (bh * dT + t) * dT + t2;
-                dv += acts[o5 + row] * gradActs[o3 + (b * dT + t) * dC + c];
-                dk += gradActs[o1 + row] * acts[o4 + (b * dT + t) * C3 + c];
+                dv += gradActs[o1 + row] * gradActs[o2 + (b * dT + t) * dC + c];
+                dk += gradActs[dpre + row] * acts[o3 + (b * dT + t) * C3 + c];
             }
             int base = o0 + (b * dT + t2) * C3 + c;
             gradActs[base + dC] = gradActs[base + dC] + dk;

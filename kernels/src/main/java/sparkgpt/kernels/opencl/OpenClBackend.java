@@ -294,18 +294,18 @@ public final class OpenClBackend implements Backend {
 
     @Override
     public void zeroGrads() {
-        zero(OpKernel.GRADS, kernel.grads.length);
+        zero(OpKernel.GRADS, 0, kernel.grads.length);
     }
 
     @Override
-    public void zeroGradActs() {
-        zero(OpKernel.GRAD_ACTS, kernel.gradActs.length);
+    public void zeroGradActs(int dOff, int n) {
+        zero(OpKernel.GRAD_ACTS, dOff, n);
     }
 
-    private void zero(int array, int n) {
+    private void zero(int array, int off, int n) {
         OpKernel k = kernel;
         k.o0 = array;
-        k.o1 = 0;
+        k.o1 = off;
         k.dN = n;
         launch1(OpKernel.ZERO, "zero", n);
     }
@@ -346,12 +346,11 @@ public final class OpenClBackend implements Backend {
     }
 
     @Override
-    public void attentionForward(int aOut, int aPreatt, int aAtt, int aQkv, int B, int T, int C, int NH) {
+    public void attentionForward(int aOut, int aStats, int aQkv, int B, int T, int C, int NH) {
         checkHeads(C, NH);
         OpKernel k = kernel;
         k.o0 = aOut;
-        k.o1 = aPreatt;
-        k.o2 = aAtt;
+        k.o1 = aStats;
         k.o3 = aQkv;
         setBTC(B, T, C);
         k.dNH = NH;
@@ -453,16 +452,22 @@ public final class OpenClBackend implements Backend {
     }
 
     @Override
-    public void attentionBackward(int dQkv, int dPreatt, int dAtt, int dOut, int aQkv, int aAtt,
+    public int attentionScratch(int B, int T, int C, int NH) {
+        // one layer's probabilities and dpreatt (B,NH,T,T), recomputed in attentionBackward(dq) for attentionBackward(dkv)
+        return Math.toIntExact(2L * B * NH * T * T);
+    }
+
+    @Override
+    public void attentionBackward(int dQkv, int dScratch, int dOut, int aQkv, int aOut, int aStats,
                                   int B, int T, int C, int NH) {
         checkHeads(C, NH);
         OpKernel k = kernel;
         k.o0 = dQkv;
-        k.o1 = dPreatt;
-        k.o2 = dAtt;
-        k.o3 = dOut;
-        k.o4 = aQkv;
-        k.o5 = aAtt;
+        k.o1 = dScratch;
+        k.o2 = dOut;
+        k.o3 = aQkv;
+        k.o4 = aOut;
+        k.o5 = aStats;
         setBTC(B, T, C);
         k.dNH = NH;
         launch1(OpKernel.ATTENTION_BACKWARD_DQ, "attentionBackward(dq)", B * NH * T);

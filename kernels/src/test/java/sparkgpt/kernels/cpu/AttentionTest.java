@@ -12,22 +12,21 @@ class AttentionTest {
     @Test
     void forwardAndBackwardMatchPlainLoops() {
         Random r = new Random(3);
-        int qkvN = B * T * 3 * C, attN = B * NH * T * T, outN = B * T * C;
-        // acts: [qkv | preatt | att | out]
-        float[] acts = new float[qkvN + 2 * attN + outN];
+        int qkvN = B * T * 3 * C, statsN = 2 * B * NH * T, outN = B * T * C;
+        // acts: [qkv | stats | out]
+        float[] acts = new float[qkvN + statsN + outN];
         for (int i = 0; i < qkvN; i++) acts[i] = (float) r.nextGaussian();
-        int pre = qkvN, att = pre + attN, out = att + attN;
-        Attention.forward(acts, out, pre, att, 0, B, T, C, NH);
-        // dacts: [dqkv | dpreatt | datt | dout]; dqkv starts nonzero to check +=
-        float[] dacts = new float[acts.length];
-        for (int i = 0; i < qkvN; i++) dacts[i] = (float) r.nextGaussian();
-        for (int i = out; i < out + outN; i++) dacts[i] = (float) r.nextGaussian();
+        int stats = qkvN, out = stats + statsN;
+        Attention.forward(acts, out, stats, 0, B, T, C, NH);
+        // dacts: [dqkv | dout]; dqkv starts nonzero to check +=
+        float[] dacts = new float[qkvN + outN];
+        int dout = qkvN;
+        for (int i = 0; i < dacts.length; i++) dacts[i] = (float) r.nextGaussian();
         float[] dqkv0 = java.util.Arrays.copyOf(dacts, qkvN);
-        Attention.backward(dacts, 0, pre, att, out, acts, 0, att, B, T, C, NH);
-
+        Attention.backward(dacts, 0, dout, acts, 0, stats, B, T, C, NH);
         double[] refOut = new double[outN], refDqkv = new double[qkvN];
         for (int i = 0; i < qkvN; i++) refDqkv[i] = dqkv0[i];
-        reference(acts, dacts, out, refOut, refDqkv);
+        reference(acts, dacts, dout, refOut, refDqkv);
         for (int i = 0; i < outN; i++) close("out", i, acts[out + i], refOut[i]);
         for (int i = 0; i < qkvN; i++) close("dqkv", i, dacts[i], refDqkv[i]);
     }

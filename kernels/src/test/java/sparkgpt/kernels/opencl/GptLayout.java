@@ -9,8 +9,9 @@ final class GptLayout {
     final int numParams, numActs;
     // params (grads use the same offsets)
     final int wte, wpe, ln1w, ln1b, qkvw, qkvb, attprojw, attprojb, ln2w, ln2b, fcw, fcb, fcprojw, fcprojb, lnfw, lnfb;
-    // acts (gradActs use the same offsets)
-    final int encoded, ln1, ln1Mean, ln1Rstd, qkv, atty, preatt, att, attproj, residual2, ln2, ln2Mean, ln2Rstd,
+    // acts (gradActs use the same offsets; attScratch is the OpenCL attention backward's, unused in acts)
+    final int attScratchSize;
+    final int encoded, ln1, ln1Mean, ln1Rstd, qkv, atty, attStats, attScratch, attproj, residual2, ln2, ln2Mean, ln2Rstd,
             fch, fchGelu, fcproj, residual3, lnf, lnfMean, lnfRstd, logits;
 
     private int next;
@@ -53,8 +54,9 @@ final class GptLayout {
         ln1Rstd = take(BT);
         qkv = take(BT * 3 * C);
         atty = take(BT * C);
-        preatt = take(B * NH * T * T);
-        att = take(B * NH * T * T);
+        attStats = take(2 * B * NH * T);
+        attScratchSize = 2 * B * NH * T * T;
+        attScratch = take(attScratchSize);
         attproj = take(BT * C);
         residual2 = take(BT * C);
         ln2 = take(BT * C);
@@ -77,7 +79,7 @@ final class GptLayout {
         b.encoderForward(encoded, wte, wpe, B, T, C);
         b.layernormForward(ln1, ln1Mean, ln1Rstd, encoded, ln1w, ln1b, BT, C);
         b.matmulForward(qkv, ln1, qkvw, qkvb, BT, C, 3 * C, false);
-        b.attentionForward(atty, preatt, att, qkv, B, T, C, NH);
+        b.attentionForward(atty, attStats, qkv, B, T, C, NH);
         b.matmulForward(attproj, atty, attprojw, attprojb, BT, C, C, false);
         b.residualForward(residual2, encoded, attproj, BT * C);
         b.layernormForward(ln2, ln2Mean, ln2Rstd, residual2, ln2w, ln2b, BT, C);
@@ -90,7 +92,7 @@ final class GptLayout {
         b.crossEntropyForward(logits, BT, V);
         b.downloadLosses();
 
-        b.zeroGradActs();
+        b.zeroGradActs(0, numActs);
         b.crossEntropyBackward(logits, logits, 1f / BT, BT, V);
         b.matmulBackward(lnf, wte, -1, logits, lnf, wte, BT, C, V, true);
         b.layernormBackward(residual3, lnfw, lnfb, lnf, residual3, lnfw, lnfMean, lnfRstd, BT, C);
@@ -101,7 +103,7 @@ final class GptLayout {
         b.layernormBackward(residual2, ln2w, ln2b, ln2, residual2, ln2w, ln2Mean, ln2Rstd, BT, C);
         b.residualBackward(encoded, attproj, residual2, BT * C);
         b.matmulBackward(atty, attprojw, attprojb, attproj, atty, attprojw, BT, C, C, false);
-        b.attentionBackward(qkv, preatt, att, atty, qkv, att, B, T, C, NH);
+        b.attentionBackward(qkv, attScratch, atty, qkv, atty, attStats, B, T, C, NH);
         b.matmulBackward(ln1, qkvw, qkvb, qkv, ln1, qkvw, BT, C, 3 * C, false);
         b.layernormBackward(encoded, ln1w, ln1b, ln1, encoded, ln1w, ln1Mean, ln1Rstd, BT, C);
         b.encoderBackward(wte, wpe, encoded, B, T, C);

@@ -66,6 +66,7 @@ class OpenClBackendTest {
         final CpuBackend cpu = new CpuBackend();
         final float[][] clF, cpuF; // params, grads, acts, gradActs, losses
         final int[][] clI, cpuI;   // inputs, targets
+        int scratchFrom, scratchTo; // gradActs that the OpenCL attention backward keeps as scratch
 
         Pair(long seed, int p, int a, int n, int vocab) {
             Random r = new Random(seed);
@@ -95,6 +96,9 @@ class OpenClBackendTest {
             cl.downloadGradActs();
             cl.downloadGrads();
             cl.downloadLosses();
+            // the cpu backend keeps its attention scratch per thread: the OpenCL one is checked through
+            // the gradients computed from it
+            System.arraycopy(clF[3], scratchFrom, cpuF[3], scratchFrom, scratchTo - scratchFrom);
             String[] names = {"params", "grads", "acts", "gradActs", "losses"};
             for (int i = 0; i < 5; i++) compare(what + " " + names[i], cpuF[i], clF[i]);
         }
@@ -174,18 +178,17 @@ class OpenClBackendTest {
 
     @Test
     void attention() {
-        int att = B * NH * T * T;
-        try (Pair p = new Pair(4, 100, 3 * BT * C + BT * C + 2 * att + 100, BT, V)) {
-            // scale q, k down so the softmax is not one-hot and every path carries gradient
-            int aQkv = 5, aOut = aQkv + 3 * BT * C, aPre = aOut + BT * C, aAtt = aPre + att;
-            p.check("attentionForward", b -> b.attentionForward(aOut, aPre, aAtt, aQkv, B, T, C, NH));
-            // backward: dpreatt and datt are scratch that the caller zeroes; dqkv accumulates
-            int dQkv = 3, dOut = dQkv + 3 * BT * C, dPre = dOut + BT * C, dAtt = dPre + att;
-            for (float[][] f : new float[][][] {p.clF, p.cpuF}) {
-                java.util.Arrays.fill(f[3], dPre, dAtt + att, 0f);
-            }
-            p.cl.uploadGradActs();
-            p.check("attentionBackward", b -> b.attentionBackward(dQkv, dPre, dAtt, dOut, aQkv, aAtt, B, T, C, NH));
+        int scratch = 2 * B * NH * T * T;
+        try (Pair p = new Pair(4, 100, 3 * BT * C + BT * C + 2 * B * NH * T + scratch + 100, BT, V)) {
+            int aQkv = 5, aOut = aQkv + 3 * BT * C, aStats = aOut + BT * C;
+            p.check("attentionForward", b -> b.attentionForward(aOut, aStats, aQkv, B, T, C, NH));
+            // backward: dqkv accumulates; the probabilities are recomputed from qkv and the stats
+            int dQkv = 3, dOut = dQkv + 3 * BT * C, dScratch = dOut + BT * C;
+            assertEquals(scratch, p.cl.attentionScratch(B, T, C, NH));
+            assertEquals(0, p.cpu.attentionScratch(B, T, C, NH));
+            p.scratchFrom = dScratch;
+            p.scratchTo = dScratch + scratch;
+            p.check("attentionBackward", b -> b.attentionBackward(dQkv, dScratch, dOut, aQkv, aOut, aStats, B, T, C, NH));
         }
     }
 
@@ -215,7 +218,8 @@ class OpenClBackendTest {
     void zeroing() {
         try (Pair p = new Pair(7, 1001, 2003, 4, V)) {
             p.check("zeroGrads", Backend::zeroGrads);
-            p.check("zeroGradActs", Backend::zeroGradActs);
+            p.check("zeroGradActs", b -> b.zeroGradActs(100, 1500));
+            p.check("zeroGradActs (all)", b -> b.zeroGradActs(0, 2003));
         }
     }
 
@@ -224,6 +228,8 @@ class OpenClBackendTest {
         // one GPT-2 block, llm.c's order: forward, loss, backward, twice (grads accumulate)
         GptLayout m = new GptLayout(B, T, C, NH, V);
         try (Pair p = new Pair(8, m.numParams, m.numActs, BT, V)) {
+            p.scratchFrom = m.attScratch;
+            p.scratchTo = m.attScratch + m.attScratchSize;
             for (float[][] f : new float[][][] {p.clF, p.cpuF}) {
                 for (int i = 0; i < m.numParams; i++) f[0][i] *= 0.1f; // GPT-2-like weight scale
                 java.util.Arrays.fill(f[1], 0f);
