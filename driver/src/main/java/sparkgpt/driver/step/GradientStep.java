@@ -76,6 +76,8 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenBloc
         public final long computeMs, fetchMs, forwardMs, backwardMs;
         /** The device the kernels really ran on (Backend.device()): the MFU's denominator follows it. */
         public String device;
+        /** Of computeMs, the time spent reading the windows into the micro-batches. */
+        public long dataNanos;
 
         public Partial(int partition, double lossSum, float[][] grads, long computeMs, long fetchMs, long forwardMs,
                        long backwardMs) {
@@ -151,13 +153,14 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenBloc
             int[] inputs = new int[m * T], targets = new int[m * T];
             float dlossPerToken = 1f / ((float) plan.batchSize() * T);
             double lossSum = 0;
-            long forwardNanos = 0, backwardNanos = 0;
+            long dataNanos = 0, forwardNanos = 0, backwardNanos = 0;
             int sequences = per * batches;
             TaskContext context = TaskContext.get();
             for (int q0 = 0; q0 < sequences; q0 += m) {
                 // an attempt Spark killed (the slower copy of a speculated task, a cancelled job) stops here,
                 // between micro-batches, instead of computing on into the next step or the executor's exit
                 if (context != null) context.killTaskIfInterrupted();
+                long d0 = System.nanoTime();
                 for (int j = 0; j < m; j++) {
                     int q = q0 + j;
                     long window;
@@ -170,6 +173,7 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenBloc
                     block.window(window, inputs, targets, j * T);
                 }
                 long f0 = System.nanoTime();
+                dataNanos += f0 - d0;
                 model.forward(inputs, targets, 0);
                 float[] losses = model.losses();
                 long f1 = System.nanoTime();
@@ -188,6 +192,7 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenBloc
                     forwardNanos / 1_000_000, backwardNanos / 1_000_000);
             out.bf16 = plan.bf16();
             out.device = model.device();
+            out.dataNanos = dataNanos;
             if (lend) {
                 out.flat = model.gradients();
                 out.blockFloats = plan.blockFloats();

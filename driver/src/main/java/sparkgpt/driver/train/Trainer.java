@@ -38,11 +38,12 @@ public final class Trainer {
 
     /**
      * Where one step's wall time went, in ms: forward and backward of the slowest partition, its
-     * compute (those two and the setup around them), the broadcast (driver + slowest fetch), the
-     * gradient sum (adds along the tree's slowest path + the driver's final sum), the driver update.
+     * compute (those two, reading the windows and the setup around them), the slowest partition's reading
+     * of its windows, the broadcast (driver + slowest fetch), the gradient sum (adds along the tree's slowest
+     * path + the driver's final sum), the driver update.
      */
-    public record StepTiming(double stepMs, long forwardMs, long backwardMs, long computeMs, long broadcastMs,
-                             long aggregateMs, long sumMs, long updateMs) {}
+    public record StepTiming(double stepMs, long forwardMs, long backwardMs, long computeMs, double dataMs,
+                             long broadcastMs, long aggregateMs, long sumMs, long updateMs) {}
 
     public static Result train(JavaSparkContext sc, TrainConfig cfg) {
         Configuration hadoop = sc.hadoopConfiguration();
