@@ -7,7 +7,7 @@ import java.util.List;
 import org.apache.spark.TaskContext;
 import org.apache.spark.api.java.function.Function2;
 import sparkgpt.driver.config.TransferConfig;
-import sparkgpt.driver.data.TokenBlock;
+import sparkgpt.driver.data.TokenWindows;
 import sparkgpt.worker.Gpt;
 import sparkgpt.worker.GptConfig;
 
@@ -17,14 +17,16 @@ import sparkgpt.worker.GptConfig;
  * <ul>
  *   <li>in order (shuffle=false, and always for eval): global batch b holds windows
  *       (b*B + i) mod W for i = 0..B-1, and partition p takes i in [p*per, (p+1)*per). Every
- *       partition caches the whole split, so the windows do not depend on the cluster's shape.</li>
- *   <li>shuffled (shuffle=true): partition p caches windows [p*Wp, (p+1)*Wp), Wp = floor(W/P),
+ *       partition reads from the whole split, so the windows do not depend on the cluster's shape.</li>
+ *   <li>shuffled (shuffle=true): partition p owns windows [p*Wp, (p+1)*Wp), Wp = floor(W/P),
  *       and takes the next per windows of its own stream: epoch after epoch of a permutation
- *       seeded from (seed, epoch, p). Memory per partition is 1/P of the split.</li>
+ *       keyed by (seed, epoch, p) ({@link sparkgpt.driver.data.Permutation}).</li>
  * </ul>
+ * Either way a window is read from the shards when its micro-batch is filled ({@link TokenWindows}):
+ * nothing the size of the corpus is held in memory.
  * The weights arrive by broadcast; nothing the size of the model is captured in this closure.
  */
-public final class GradientStep implements Function2<Integer, Iterator<TokenBlock>, Iterator<GradientStep.Partial>> {
+public final class GradientStep implements Function2<Integer, Iterator<TokenWindows>, Iterator<GradientStep.Partial>> {
 
     /** The model's shape and the batch arithmetic, as plain values that travel with the task. */
     public record Plan(int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize, int nPositions,
@@ -135,10 +137,10 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenBloc
      * is never written, gives it back from its failure listener.
      */
     @Override
-    public Iterator<Partial> call(Integer partition, Iterator<TokenBlock> blocks) {
-        TokenBlock block = blocks.next();
+    public Iterator<Partial> call(Integer partition, Iterator<TokenWindows> windows) {
+        TokenWindows source = windows.next();
         int p = partition, per = plan.perPartition(), m = plan.microBatchSize(), T = plan.model().blockSize();
-        long W = block.windows;
+        long W = source.windows;
         WorkerRuntime.Key key = new WorkerRuntime.Key(plan.model(), m, plan.device());
         Gpt model = WorkerRuntime.borrow(key);
         Runnable giveBack = WorkerRuntime.giveBackOnce(key, model);
@@ -165,12 +167,12 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenBloc
                     int q = q0 + j;
                     long window;
                     if (backward && plan.shuffle()) {
-                        window = block.shuffled((firstBatch + q / per) * per + q % per, plan.seed(), p);
+                        window = source.shuffled((firstBatch + q / per) * per + q % per, plan.seed(), p);
                     } else {
                         long b = firstBatch + q / per;
-                        window = Math.floorMod(b * plan.batchSize() + (long) p * per + q % per, W) + block.firstWindow;
+                        window = Math.floorMod(b * plan.batchSize() + (long) p * per + q % per, W) + source.firstWindow;
                     }
-                    block.window(window, inputs, targets, j * T);
+                    source.window(window, inputs, targets, j * T);
                 }
                 long f0 = System.nanoTime();
                 dataNanos += f0 - d0;
