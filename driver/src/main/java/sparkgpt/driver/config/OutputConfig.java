@@ -28,7 +28,7 @@ public record OutputConfig(String outDir, String initFrom, boolean overwrite, in
             "newest step_* directories kept (never the latest); 0 keeps all")
             .check(Key.atLeast(0), "0 (keep all) or a count");
     public static final Key<Boolean> TIMING = Key.bool("timing", false,
-            "add the compute / broadcast / aggregate / update times to each step line");
+            "add the compute (of it, reading the windows: data) / broadcast / aggregate / update times to each step line");
     public static final List<Key<?>> KEYS = List.of(OUT_DIR, INIT_FROM, OVERWRITE, EVAL_INTERVAL, EVAL_BATCHES,
             CKPT_INTERVAL, KEEP_CHECKPOINTS, TIMING);
 

@@ -29,8 +29,13 @@ final class HadoopConf {
 
     /** The configuration a {@link #broadcast} carries (read only where a task opens files). */
     static Configuration of(Broadcast<byte[]> conf) {
+        return of(conf.value());
+    }
+
+    /** The configuration from a broadcast's value, kept by what opens files later (TokenWindows). */
+    static Configuration of(byte[] conf) {
         Configuration c = new Configuration(false);
-        try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(conf.value()))) {
+        try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(conf))) {
             c.readFields(in);
         } catch (IOException e) {
             throw new UncheckedIOException(e);

@@ -1,7 +1,6 @@
 // llm.c's token shard format, read and written through the Hadoop FileSystem API (file://, hdfs://, s3a://).
 package sparkgpt.driver.data;
 
-import java.io.DataInputStream;
 import java.io.EOFException;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -111,47 +110,13 @@ public final class TokenShards {
     }
 
     /**
-     * Tokens [from, from+count) of the split, read with one seek per shard touched; every id is
-     * checked against vocabSize so that a wrong vocab_size fails with the file's name.
+     * Tokens [from, from+count) of the split; every id is checked against vocabSize so that a wrong
+     * vocab_size fails with the file's name. Training reads its windows through a {@link ShardReader} it keeps.
      */
     public static char[] read(Configuration conf, Split split, long from, int count, int vocabSize) {
         char[] out = new char[count];
-        long shardStart = 0;
-        int filled = 0;
-        try {
-            for (Shard s : split.shards()) {
-                long shardEnd = shardStart + s.tokens();
-                long a = Math.max(from + filled, shardStart), b = Math.min(from + count, shardEnd);
-                if (a < b) {
-                    Path p = new Path(s.path());
-                    try (FSDataInputStream in = p.getFileSystem(conf).open(p)) {
-                        in.seek(HEADER_BYTES + 2 * (a - shardStart));
-                        byte[] buf = new byte[(int) Math.min(1 << 20, 2 * (b - a))];
-                        DataInputStream din = new DataInputStream(in);
-                        long left = b - a;
-                        while (left > 0) {
-                            int n = (int) Math.min(buf.length / 2, left);
-                            din.readFully(buf, 0, 2 * n);
-                            for (int i = 0; i < n; i++) {
-                                char t = (char) ((buf[2 * i] & 0xff) | (buf[2 * i + 1] & 0xff) << 8);
-                                if (t >= vocabSize) {
-                                    throw new UserError("token shard " + p + " holds token id " + (int) t
-                                            + ", not below vocab_size " + vocabSize);
-                                }
-                                out[filled++] = t;
-                            }
-                            left -= n;
-                        }
-                    }
-                }
-                shardStart = shardEnd;
-            }
-        } catch (IOException e) {
-            throw new UserError("cannot read the " + split.name() + " shards: " + e.getMessage(), e);
-        }
-        if (filled != count) {
-            throw new UserError("the " + split.name() + " split has " + split.tokens() + " tokens; cannot read ["
-                    + from + ", " + (from + count) + ")");
+        try (ShardReader reader = new ShardReader(conf, split)) {
+            reader.read(from, out, 0, count, vocabSize);
         }
         return out;
     }

@@ -4,11 +4,11 @@
 package sparkgpt.driver.step;
 
 import org.apache.spark.api.java.JavaRDD;
-import sparkgpt.driver.data.TokenBlock;
+import sparkgpt.driver.data.TokenWindows;
 
 public interface Aggregation {
-    /** Runs step over every partition of blocks; the sum of their partials: the flat gradient, losses and timings. */
-    Sum sum(JavaRDD<TokenBlock> blocks, GradientStep step);
+    /** Runs step over every partition of windows; the sum of their partials: the flat gradient, losses and timings. */
+    Sum sum(JavaRDD<TokenWindows> windows, GradientStep step);
 
     /**
      * gradients: the summed gradient, flat in the parameter layout; stats: the summed losses and the slowest

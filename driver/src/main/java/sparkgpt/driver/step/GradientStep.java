@@ -7,7 +7,7 @@ import java.util.List;
 import org.apache.spark.TaskContext;
 import org.apache.spark.api.java.function.Function2;
 import sparkgpt.driver.config.TransferConfig;
-import sparkgpt.driver.data.TokenBlock;
+import sparkgpt.driver.data.TokenWindows;
 import sparkgpt.worker.Gpt;
 import sparkgpt.worker.GptConfig;
 
@@ -17,14 +17,16 @@ import sparkgpt.worker.GptConfig;
  * <ul>
  *   <li>in order (shuffle=false, and always for eval): global batch b holds windows
  *       (b*B + i) mod W for i = 0..B-1, and partition p takes i in [p*per, (p+1)*per). Every
- *       partition caches the whole split, so the windows do not depend on the cluster's shape.</li>
- *   <li>shuffled (shuffle=true): partition p caches windows [p*Wp, (p+1)*Wp), Wp = floor(W/P),
+ *       partition reads from the whole split, so the windows do not depend on the cluster's shape.</li>
+ *   <li>shuffled (shuffle=true): partition p owns windows [p*Wp, (p+1)*Wp), Wp = floor(W/P),
  *       and takes the next per windows of its own stream: epoch after epoch of a permutation
- *       seeded from (seed, epoch, p). Memory per partition is 1/P of the split.</li>
+ *       keyed by (seed, epoch, p) ({@link sparkgpt.driver.data.Permutation}).</li>
  * </ul>
+ * Either way a window is read from the shards when its micro-batch is filled ({@link TokenWindows}):
+ * nothing the size of the corpus is held in memory.
  * The weights arrive by broadcast; nothing the size of the model is captured in this closure.
  */
-public final class GradientStep implements Function2<Integer, Iterator<TokenBlock>, Iterator<GradientStep.Partial>> {
+public final class GradientStep implements Function2<Integer, Iterator<TokenWindows>, Iterator<GradientStep.Partial>> {
 
     /** The model's shape and the batch arithmetic, as plain values that travel with the task. */
     public record Plan(int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize, int nPositions,
@@ -76,6 +78,8 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenBloc
         public final long computeMs, fetchMs, forwardMs, backwardMs;
         /** The device the kernels really ran on (Backend.device()): the MFU's denominator follows it. */
         public String device;
+        /** Of computeMs, the time spent reading the windows into the micro-batches. */
+        public long dataNanos;
 
         public Partial(int partition, double lossSum, float[][] grads, long computeMs, long fetchMs, long forwardMs,
                        long backwardMs) {
@@ -133,10 +137,10 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenBloc
      * is never written, gives it back from its failure listener.
      */
     @Override
-    public Iterator<Partial> call(Integer partition, Iterator<TokenBlock> blocks) {
-        TokenBlock block = blocks.next();
+    public Iterator<Partial> call(Integer partition, Iterator<TokenWindows> windows) {
+        TokenWindows source = windows.next();
         int p = partition, per = plan.perPartition(), m = plan.microBatchSize(), T = plan.model().blockSize();
-        long W = block.windows;
+        long W = source.windows;
         WorkerRuntime.Key key = new WorkerRuntime.Key(plan.model(), m, plan.device());
         Gpt model = WorkerRuntime.borrow(key);
         Runnable giveBack = WorkerRuntime.giveBackOnce(key, model);
@@ -151,25 +155,27 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenBloc
             int[] inputs = new int[m * T], targets = new int[m * T];
             float dlossPerToken = 1f / ((float) plan.batchSize() * T);
             double lossSum = 0;
-            long forwardNanos = 0, backwardNanos = 0;
+            long dataNanos = 0, forwardNanos = 0, backwardNanos = 0;
             int sequences = per * batches;
             TaskContext context = TaskContext.get();
             for (int q0 = 0; q0 < sequences; q0 += m) {
                 // an attempt Spark killed (the slower copy of a speculated task, a cancelled job) stops here,
                 // between micro-batches, instead of computing on into the next step or the executor's exit
                 if (context != null) context.killTaskIfInterrupted();
+                long d0 = System.nanoTime();
                 for (int j = 0; j < m; j++) {
                     int q = q0 + j;
                     long window;
                     if (backward && plan.shuffle()) {
-                        window = block.shuffled((firstBatch + q / per) * per + q % per, plan.seed(), p);
+                        window = source.shuffled((firstBatch + q / per) * per + q % per, plan.seed(), p);
                     } else {
                         long b = firstBatch + q / per;
-                        window = Math.floorMod(b * plan.batchSize() + (long) p * per + q % per, W) + block.firstWindow;
+                        window = Math.floorMod(b * plan.batchSize() + (long) p * per + q % per, W) + source.firstWindow;
                     }
-                    block.window(window, inputs, targets, j * T);
+                    source.window(window, inputs, targets, j * T);
                 }
                 long f0 = System.nanoTime();
+                dataNanos += f0 - d0;
                 model.forward(inputs, targets, 0);
                 float[] losses = model.losses();
                 long f1 = System.nanoTime();
@@ -188,6 +194,7 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenBloc
                     forwardNanos / 1_000_000, backwardNanos / 1_000_000);
             out.bf16 = plan.bf16();
             out.device = model.device();
+            out.dataNanos = dataNanos;
             if (lend) {
                 out.flat = model.gradients();
                 out.blockFloats = plan.blockFloats();

@@ -206,6 +206,8 @@ public final class GradientSum implements Serializable {
     private ArrayList<Segment> segments = new ArrayList<>();
     /** The slowest partition's compute, broadcast-fetch, forward and backward times (max is order-free). */
     public long computeMs, fetchMs, forwardMs, backwardMs;
+    /** The slowest partition's time reading its windows (part of computeMs). */
+    public long dataNanos;
     /** The device a partition's kernels ran on (the first one reported: executors of one job share a kind). */
     public String device;
     /** Time spent adding gradients along the slowest path of the tree: seqOps add up, a combOp adds to the max of its sides. */
@@ -223,6 +225,7 @@ public final class GradientSum implements Serializable {
         sum.fetchMs = Math.max(sum.fetchMs, p.fetchMs);
         sum.forwardMs = Math.max(sum.forwardMs, p.forwardMs);
         sum.backwardMs = Math.max(sum.backwardMs, p.backwardMs);
+        sum.dataNanos = Math.max(sum.dataNanos, p.dataNanos);
         if (sum.device == null) sum.device = p.device;
         sum.mergeBuddies();
         sum.sumNanos += System.nanoTime() - t0;
@@ -237,6 +240,7 @@ public final class GradientSum implements Serializable {
         a.fetchMs = Math.max(a.fetchMs, b.fetchMs);
         a.forwardMs = Math.max(a.forwardMs, b.forwardMs);
         a.backwardMs = Math.max(a.backwardMs, b.backwardMs);
+        a.dataNanos = Math.max(a.dataNanos, b.dataNanos);
         if (a.device == null) a.device = b.device;
         a.mergeBuddies();
         a.sumNanos = Math.max(a.sumNanos, b.sumNanos) + (System.nanoTime() - t0);
@@ -262,6 +266,7 @@ public final class GradientSum implements Serializable {
             sum.fetchMs = p.fetchMs;
             sum.forwardMs = p.forwardMs;
             sum.backwardMs = p.backwardMs;
+            sum.dataNanos = p.dataNanos;
             sum.device = p.device;
         }
         return sum;

@@ -5,7 +5,7 @@ package sparkgpt.driver.step;
 import java.util.List;
 import org.apache.spark.api.java.JavaRDD;
 import scala.Tuple2;
-import sparkgpt.driver.data.TokenBlock;
+import sparkgpt.driver.data.TokenWindows;
 
 final class SlicedAggregation implements Aggregation {
     private final int blockFloats, blocks, reducers;
@@ -19,8 +19,8 @@ final class SlicedAggregation implements Aggregation {
     }
 
     @Override
-    public Sum sum(JavaRDD<TokenBlock> tokens, GradientStep step) {
-        List<Tuple2<Integer, GradientSum>> summed = tokens.mapPartitionsWithIndex(step, false)
+    public Sum sum(JavaRDD<TokenWindows> windows, GradientStep step) {
+        List<Tuple2<Integer, GradientSum>> summed = windows.mapPartitionsWithIndex(step, false)
                 .flatMapToPair(GradientSum::ofBlocks)
                 .reduceByKey(new GradientSum.BlockPartitioner(reducers), GradientSum::merge).collect();
         GradientSum first = null; // block 0 carries the losses and timings

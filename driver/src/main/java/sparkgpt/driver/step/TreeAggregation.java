@@ -10,7 +10,7 @@ import org.apache.spark.TaskContext;
 import org.apache.spark.api.java.JavaRDD;
 import scala.reflect.ClassTag;
 import scala.runtime.AbstractFunction2;
-import sparkgpt.driver.data.TokenBlock;
+import sparkgpt.driver.data.TokenWindows;
 
 final class TreeAggregation implements Aggregation {
     /**
@@ -30,19 +30,19 @@ final class TreeAggregation implements Aggregation {
     }
 
     @Override
-    public Sum sum(JavaRDD<TokenBlock> blocks, GradientStep step) {
-        int n = blocks.getNumPartitions();
+    public Sum sum(JavaRDD<TokenWindows> windows, GradientStep step) {
+        int n = windows.getNumPartitions();
         GradientSum sum;
         if (n > DRIVER_FAN_IN) {
-            sum = blocks.mapPartitionsWithIndex(step, false).treeAggregate(new GradientSum(), GradientSum::add, GradientSum::merge);
+            sum = windows.mapPartitionsWithIndex(step, false).treeAggregate(new GradientSum(), GradientSum::add, GradientSum::merge);
         } else {
             GradientSum total = new GradientSum();
             List<Object> partitions = new ArrayList<>();
             for (int p = 0; p < n; p++) partitions.add(p);
-            SparkContext sc = blocks.context();
+            SparkContext sc = windows.context();
             // the result handler runs on the driver as each partition's sum arrives; merge's buddy rule makes the
             // arrival order irrelevant to the bits
-            sc.runJob(blocks.rdd(), new PartitionSum(step),
+            sc.runJob(windows.rdd(), new PartitionSum(step),
                     scala.jdk.javaapi.CollectionConverters.asScala(partitions).toSeq(),
                     (scala.Function2<Object, GradientSum, scala.runtime.BoxedUnit>) (p, s) -> {
                         GradientSum.merge(total, s);
@@ -53,8 +53,8 @@ final class TreeAggregation implements Aggregation {
         return new Sum(sum.flatGradients(flat, blockFloats), sum);
     }
 
-    /** A task: the step over its partition's block, as a one-partition sum (what treeAggregate's seqOp makes). */
-    static final class PartitionSum extends AbstractFunction2<TaskContext, scala.collection.Iterator<TokenBlock>, GradientSum>
+    /** A task: the step over its partition's windows, as a one-partition sum (what treeAggregate's seqOp makes). */
+    static final class PartitionSum extends AbstractFunction2<TaskContext, scala.collection.Iterator<TokenWindows>, GradientSum>
             implements Serializable {
         private final GradientStep step;
 
@@ -63,9 +63,9 @@ final class TreeAggregation implements Aggregation {
         }
 
         @Override
-        public GradientSum apply(TaskContext context, scala.collection.Iterator<TokenBlock> blocks) {
+        public GradientSum apply(TaskContext context, scala.collection.Iterator<TokenWindows> windows) {
             java.util.Iterator<GradientStep.Partial> partial = step.call(context.partitionId(),
-                    scala.jdk.javaapi.CollectionConverters.asJava(blocks));
+                    scala.jdk.javaapi.CollectionConverters.asJava(windows));
             return GradientSum.add(new GradientSum(), partial.next());
         }
     }

@@ -13,8 +13,8 @@ import sparkgpt.driver.config.Key;
 import sparkgpt.driver.config.KeyGroup;
 import sparkgpt.driver.config.Settings;
 import sparkgpt.driver.config.UserError;
-import sparkgpt.driver.data.TokenBlock;
 import sparkgpt.driver.data.TokenShards;
+import sparkgpt.driver.data.TokenWindows;
 import sparkgpt.driver.step.GradientStep;
 import sparkgpt.worker.GptConfig;
 
@@ -82,11 +82,11 @@ public final class Evaluate {
         int batches = c.evalBatches() > 0 ? c.evalBatches() : (int) Math.max(1, windows / B);
         GradientStep.Plan plan = new GradientStep.Plan(model, m, c.device(), B, partitions, false, 0);
         ExecutorMemory.check(sc, model, m, B / partitions, false, false, true, partitions);
-        JavaRDD<TokenBlock> blocks = TokenBlock.cache(sc, val, windows, partitions, false, T, model.vocabSize(), "val");
+        JavaRDD<TokenWindows> valWindows = TokenWindows.open(sc, val, windows, partitions, false, T, model.vocabSize());
         ExecutorMemory.Watch outOfMemory = new ExecutorMemory.Watch(sc);
         boolean done = false;
         try {
-            double loss = Trainer.evaluate(sc, blocks, loaded.params(), plan, batches, "eval");
+            double loss = Trainer.evaluate(sc, valWindows, loaded.params(), plan, batches, "eval");
             System.out.printf(Locale.ROOT, "val loss %.4f, perplexity %.2f (%d batches of %d windows of %d tokens, %s)%n",
                     loss, Math.exp(loss), batches, B, T, c.data());
             done = true;
@@ -95,10 +95,10 @@ public final class Evaluate {
             throw outOfMemory.rethrow(e);
         } finally {
             outOfMemory.stop();
-            // done: wait for the executors to drop the cached blocks, so the context stops after their replies (else
+            // done: wait for the executors to drop the cached partitions, so the context stops after their replies (else
             // Spark logs "ERROR TransportResponseHandler: Still have 1 requests outstanding" when it closes a
             // connection with the reply in flight); after a failure, don't wait on executors that may not answer
-            blocks.unpersist(done);
+            valWindows.unpersist(done);
         }
     }
 }

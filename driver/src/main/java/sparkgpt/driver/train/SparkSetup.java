@@ -11,7 +11,7 @@ import java.util.Properties;
 import org.apache.spark.SparkConf;
 import org.apache.spark.api.java.JavaSparkContext;
 import sparkgpt.driver.config.UserError;
-import sparkgpt.driver.data.TokenBlock;
+import sparkgpt.driver.data.TokenWindows;
 import sparkgpt.driver.step.GradientStep;
 import sparkgpt.driver.step.GradientSum;
 
@@ -21,7 +21,7 @@ public final class SparkSetup {
     /** Every class that crosses the wire: Kryo with registrationRequired fails loudly on a forgotten one. */
     public static final Class<?>[] KRYO_CLASSES = {
             float[].class, short[].class, int[].class, char[].class, long[].class, double[].class, byte[].class, Object[].class,
-            TokenBlock.class, GradientStep.Partial.class, GradientStep.Partial[].class,
+            String[].class, TokenWindows.class, GradientStep.Partial.class, GradientStep.Partial[].class,
             GradientSum.class, GradientSum.Segment.class, java.util.ArrayList.class, float[][].class,
             scala.Tuple2.class, scala.Tuple2[].class,
     };

@@ -91,8 +91,9 @@ final class StepLog {
         long broadcastMs = (t1 - t0) / 1_000_000 + fetch;
         long aggregateMs = Math.max(0, (t2 - t1) / 1_000_000 - compute - fetch);
         long updateMs = (t3 - t2) / 1_000_000;
+        double dataMs = stats.dataNanos / 1e6;
         losses.add(loss);
-        timings.add(new Trainer.StepTiming(ms, stats.forwardMs, stats.backwardMs, compute, broadcastMs, aggregateMs,
+        timings.add(new Trainer.StepTiming(ms, stats.forwardMs, stats.backwardMs, compute, dataMs, broadcastMs, aggregateMs,
                 stats.sumNanos / 1_000_000, updateMs));
         stepMsAverage = stepMsAverage == 0 ? ms : 0.9 * stepMsAverage + 0.1 * ms; // the first step warms up: it decays
 
@@ -102,8 +103,8 @@ final class StepLog {
                 Double.isNaN(mfu) ? "unknown" : String.format(Locale.ROOT, "%.1f%%", 100 * mfu),
                 duration(stepMsAverage * (maxSteps - step - 1)));
         if (cfg.output().timing()) {
-            line += String.format(Locale.ROOT, " [compute %d, broadcast %d, aggregate %d, update %d ms]",
-                    compute, broadcastMs, aggregateMs, updateMs);
+            line += String.format(Locale.ROOT, " [compute %d (data %.2f), broadcast %d, aggregate %d, update %d ms]",
+                    compute, dataMs, broadcastMs, aggregateMs, updateMs);
         }
         if (!finite) line += " (not finite: update skipped)";
         System.out.println(line);
@@ -117,6 +118,7 @@ final class StepLog {
         m.put("tokens_per_s", Json.number(tokensPerS, 1));
         m.put("mfu", Json.number(mfu, 6));
         m.put("compute_ms", compute);
+        m.put("data_ms", Json.number(dataMs, 3));
         m.put("broadcast_ms", broadcastMs);
         m.put("aggregate_ms", aggregateMs);
         m.put("update_ms", updateMs);

@@ -12,7 +12,7 @@ import sparkgpt.driver.checkpoint.OutDir;
 import sparkgpt.driver.config.ClusterConfig;
 import sparkgpt.driver.config.TrainConfig;
 import sparkgpt.driver.config.UserError;
-import sparkgpt.driver.data.TokenBlock;
+import sparkgpt.driver.data.TokenWindows;
 import sparkgpt.driver.step.Aggregation;
 import sparkgpt.driver.step.GradientStep;
 import sparkgpt.driver.step.GradientSum;
@@ -38,11 +38,12 @@ public final class Trainer {
 
     /**
      * Where one step's wall time went, in ms: forward and backward of the slowest partition, its
-     * compute (those two and the setup around them), the broadcast (driver + slowest fetch), the
-     * gradient sum (adds along the tree's slowest path + the driver's final sum), the driver update.
+     * compute (those two, reading the windows and the setup around them), the slowest partition's reading
+     * of its windows, the broadcast (driver + slowest fetch), the gradient sum (adds along the tree's slowest
+     * path + the driver's final sum), the driver update.
      */
-    public record StepTiming(double stepMs, long forwardMs, long backwardMs, long computeMs, long broadcastMs,
-                             long aggregateMs, long sumMs, long updateMs) {}
+    public record StepTiming(double stepMs, long forwardMs, long backwardMs, long computeMs, double dataMs,
+                             long broadcastMs, long aggregateMs, long sumMs, long updateMs) {}
 
     public static Result train(JavaSparkContext sc, TrainConfig cfg) {
         Configuration hadoop = sc.hadoopConfiguration();
@@ -56,7 +57,7 @@ public final class Trainer {
         Optimizer optimizer = cfg.optimizer().create(layout);
         if (start.resumed() != null) restore(optimizer, start.resumed());
 
-        // ---- the step's plan, the gradient sum, the token blocks cached on the executors ----
+        // ---- the step's plan, the gradient sum, each partition's windows (the shards opened on the executors) ----
         int B = cfg.data().batchSize(), T = model.blockSize(), partitions = start.partitions();
         int blockFloats = cfg.transfer().blockFloats();
         String aggregationKind = cfg.transfer().aggregationFor(layout.size());
@@ -72,11 +73,11 @@ public final class Trainer {
         // weight_dtype = bf16: each step broadcasts the weights rounded to bfloat16; params, the optimizer state and
         // the checkpoints stay fp32, and an eval broadcasts fp32 (val losses comparable across runs)
         boolean weightsBf16 = cfg.transfer().weightDtype().equals("bf16");
-        JavaRDD<TokenBlock> trainBlocks = TokenBlock.cache(sc, start.train(), start.trainWindows(), partitions,
-                cfg.data().shuffle(), T, model.vocabSize(), "train");
+        JavaRDD<TokenWindows> trainWindows = TokenWindows.open(sc, start.train(), start.trainWindows(), partitions,
+                cfg.data().shuffle(), T, model.vocabSize());
         boolean evaluate = start.valWindows() > 0;
-        JavaRDD<TokenBlock> valBlocks = evaluate ? TokenBlock.cache(sc, start.val(), start.valWindows(), partitions, false, T,
-                model.vocabSize(), "val") : null;
+        JavaRDD<TokenWindows> valWindows = evaluate ? TokenWindows.open(sc, start.val(), start.valWindows(), partitions, false,
+                T, model.vocabSize()) : null;
         describe(sc, cfg, start, layout, aggregation, evaluate);
 
         // every check has passed: the first write to out_dir (a run that starts anew removes an old one and marks out_dir)
@@ -91,7 +92,7 @@ public final class Trainer {
                 // a resumed run's first step had its eval and checkpoint done before the checkpoint was written
                 boolean fresh = step > first || start.resumed() == null;
                 if (evaluate && fresh && (end || due(step, cfg.output().evalInterval()))) {
-                    log.eval(step, evaluate(sc, valBlocks, params, plan, cfg.output().evalBatches(),
+                    log.eval(step, evaluate(sc, valWindows, params, plan, cfg.output().evalBatches(),
                             log.jobDescription("eval at step " + step)));
                 }
                 if (step > first && (end || due(step, cfg.output().ckptInterval()))) {
@@ -105,7 +106,7 @@ public final class Trainer {
                 WeightBlocks weights = WeightBlocks.broadcast(sc, params, blockFloats, weightsBf16);
                 log.broadcastDone();
                 sc.setJobDescription(log.jobDescription("step " + (step + 1)));
-                Aggregation.Sum sum = aggregation.sum(trainBlocks, GradientStep.train(weights, plan, step));
+                Aggregation.Sum sum = aggregation.sum(trainWindows, GradientStep.train(weights, plan, step));
                 weights.destroy(); // its job is done; the update below may now write params
                 log.summed();
 
@@ -125,11 +126,11 @@ public final class Trainer {
             throw outOfMemory.rethrow(e);
         } finally {
             outOfMemory.stop();
-            // done: wait for the executors to drop the cached blocks, so the context stops after their replies (else
+            // done: wait for the executors to drop the cached partitions, so the context stops after their replies (else
             // Spark logs "ERROR TransportResponseHandler: Still have 1 requests outstanding" when it closes a
             // connection with the reply in flight); after a failure, don't wait on executors that may not answer
-            trainBlocks.unpersist(done);
-            if (valBlocks != null) valBlocks.unpersist(done);
+            trainWindows.unpersist(done);
+            if (valWindows != null) valWindows.unpersist(done);
         }
     }
 
@@ -186,11 +187,11 @@ public final class Trainer {
      * Mean loss over eval_batches batches of the val split, in order, forward only. The weights always travel
      * as fp32, whatever weight_dtype: val losses stay comparable across runs and measure the master weights.
      */
-    static double evaluate(JavaSparkContext sc, JavaRDD<TokenBlock> valBlocks, float[] params, GradientStep.Plan plan,
+    static double evaluate(JavaSparkContext sc, JavaRDD<TokenWindows> valWindows, float[] params, GradientStep.Plan plan,
                            int batches, String description) {
         WeightBlocks weights = WeightBlocks.broadcast(sc, params, plan.blockFloats());
         sc.setJobDescription(description);
-        GradientSum sum = valBlocks.mapPartitionsWithIndex(GradientStep.eval(weights, plan, batches), false)
+        GradientSum sum = valWindows.mapPartitionsWithIndex(GradientStep.eval(weights, plan, batches), false)
                 .treeAggregate(new GradientSum(), GradientSum::add, GradientSum::merge);
         weights.destroyAndWait(); // `eval` stops the context right after: no removal may still be in flight
         return sum.lossSum() / ((double) batches * plan.batchSize() * plan.blockSize());

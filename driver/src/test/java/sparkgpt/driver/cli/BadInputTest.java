@@ -125,15 +125,18 @@ public class BadInputTest {
         assertNotStarted(tmp.resolve("out-truncated"), "--data=" + truncated,
                 truncated.resolve("train_000000.bin") + " is " + (shard.length - 10) + " bytes but its header says 2000 tokens");
 
-        // a token id at vocab_size: found by the executor that loads the shard
+        // a token id at vocab_size: found by the executor that reads a window holding it, in the step that reads it
+        // (nothing scans the whole corpus at start); with shuffle=false step 1 reads windows 0-3, tokens [0, 65)
         Path big = copyData("big");
         char[] tokens = new char[2_000];
         Arrays.fill(tokens, 'a');
-        tokens[1_234] = 256;
+        tokens[40] = 256;
         TokenShards.write(FileSystem.getLocal(new Configuration()),
-                new org.apache.hadoop.fs.Path(big.resolve("train_000001.bin").toUri()), tokens, 0, tokens.length);
-        assertNotStarted(tmp.resolve("out-big"), "--data=" + big,
-                big.resolve("train_000001.bin") + " holds token id 256, not below vocab_size 256");
+                new org.apache.hadoop.fs.Path(big.resolve("train_000000.bin").toUri()), tokens, 0, tokens.length);
+        Path bigOut = tmp.resolve("out-big");
+        fails(run(train(bigOut, "--data=" + big, "--shuffle=false")),
+                big.resolve("train_000000.bin") + " holds token id 256, not below vocab_size 256");
+        assertFalse(Files.exists(bigOut.resolve("latest")), "a checkpoint of a run that read a bad token");
     }
 
     @Test

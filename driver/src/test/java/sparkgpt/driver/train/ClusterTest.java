@@ -108,8 +108,9 @@ public class ClusterTest {
     void killingAnExecutorMidRunChangesNothing() throws Exception {
         Trainer.Result clean = Trainer.train(cluster, config("clean"));
 
-        // when the job of step 3 starts, SIGKILL one executor JVM: its task fails, its cached token
-        // block is lost; Spark reruns the task elsewhere and the Worker starts a new executor
+        // when the job of step 3 starts, SIGKILL one executor JVM: its task fails, its cached partition of
+        // windows (and the streams it opened) is lost; Spark reruns the task elsewhere and the Worker starts a
+        // new executor
         AtomicLong killed = new AtomicLong(-1);
         SparkListener killer = new SparkListener() {
             @Override
