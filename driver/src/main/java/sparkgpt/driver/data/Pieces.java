@@ -137,9 +137,9 @@ final class Pieces {
         return out;
     }
 
-    /** A piece's text; invalid UTF-8 is named by its byte offset in the file. */
-    static String read(Configuration conf, Piece piece) {
-        if (piece.text() != null) return piece.text();
+    /** A piece's UTF-8 bytes, checked; invalid UTF-8 is named by its byte offset in the file. */
+    static byte[] read(Configuration conf, Piece piece) {
+        if (piece.text() != null) return piece.text().getBytes(StandardCharsets.UTF_8);
         if (piece.bytes() > Integer.MAX_VALUE - 16) {
             throw new UserError(piece.file() + ": no place to cut it into pieces of at most 2 GB in bytes [" + piece.from()
                     + ", " + piece.to() + ") (a piece starts after a visible character, at a space or line break)");
@@ -151,6 +151,7 @@ final class Pieces {
         } catch (IOException e) {
             throw new UserError("cannot read " + piece.file() + ": " + e.getMessage(), e);
         }
-        return Prepare.decodeUtf8(bytes, piece.file(), piece.from());
+        Prepare.checkUtf8(bytes, piece.file(), piece.from());
+        return bytes;
     }
 }

@@ -242,26 +242,32 @@ public final class Prepare {
         }
     }
 
-    /** One line on where the time went: the wall clock's phases, and the tasks' time summed over tasks. */
+    /**
+     * Two lines on the run and where its time went: the wall clock's phases, and the tasks' phases summed
+     * over tasks (tokenizing's CPU time below its wall time: the cores were shared with other work).
+     */
     private static String timing(JavaSparkContext sc, long bytes, long tokens, int pieces, List<ShardWriter.Result> tasks,
                                  long start, long planned, long tokenized, long cut, long done,
                                  List<Long> trainCounts, List<Long> valCounts) {
         double seconds = (done - start) / 1e9;
-        long read = 0, tokenize = 0, write = 0;
+        long read = 0, tokenize = 0, tokenizeCpu = 0, write = 0;
         for (ShardWriter.Result r : tasks) {
             read += r.readNanos;
             tokenize += r.tokenizeNanos;
+            tokenizeCpu += r.tokenizeCpuNanos;
             write += r.writeNanos;
         }
         LongSummaryStatistics shards = new LongSummaryStatistics();
         trainCounts.forEach(shards::accept);
         valCounts.forEach(shards::accept);
         return String.format(Locale.ROOT, "prepare: %.1f MB in %d pieces, %d tasks on %d cores: %.1f s, %.2f MB/s, %.3fM tokens/s;"
-                        + " wall: plan %.2f s, tokenize and write %.2f s, cut %.2f s, rename %.2f s; task time: read %.2f s,"
-                        + " tokenize %.2f s, write %.2f s; shards of %d to %d tokens",
+                        + " shards of %d to %d tokens%n"
+                        + "prepare: wall: plan %.2f s, tokenize and write %.2f s, cut %.2f s, rename %.2f s; summed over tasks:"
+                        + " read %.2f s, tokenize %.2f s (CPU %.2f s: %.3fM tokens/s per core), write %.2f s",
                 bytes / 1e6, pieces, tasks.size(), sc.defaultParallelism(), seconds, bytes / 1e6 / seconds,
-                tokens / 1e6 / seconds, (planned - start) / 1e9, (tokenized - planned) / 1e9, (cut - tokenized) / 1e9,
-                (done - cut) / 1e9, read / 1e9, tokenize / 1e9, write / 1e9, shards.getMin(), shards.getMax());
+                tokens / 1e6 / seconds, shards.getMin(), shards.getMax(), (planned - start) / 1e9, (tokenized - planned) / 1e9,
+                (cut - tokenized) / 1e9, (done - cut) / 1e9, read / 1e9, tokenize / 1e9, tokenizeCpu / 1e9,
+                tokens * 1e3 / Math.max(1, tokenizeCpu), write / 1e9);
     }
 
     /** Files under each comma-separated input, recursively, in name order; hidden (., _) names skipped. */
@@ -295,15 +301,17 @@ public final class Prepare {
     }
 
     /**
-     * Bytes of a file as text; offset: where they start in it. Invalid UTF-8 is rejected, not replaced: a
-     * U+FFFD in place of every byte of a Latin-1 file would train a model on a corpus that is not the one given.
+     * Checks that bytes of a file (from offset in it) are UTF-8, 64K characters at a time: nothing the size
+     * of the text is allocated. Invalid UTF-8 is rejected, not replaced: a U+FFFD in place of every byte of
+     * a Latin-1 file would train a model on a corpus that is not the one given.
      */
-    static String decodeUtf8(byte[] bytes, String file, long offset) {
+    static void checkUtf8(byte[] bytes, String file, long offset) {
         CharsetDecoder decoder = StandardCharsets.UTF_8.newDecoder()
                 .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT);
         ByteBuffer in = ByteBuffer.wrap(bytes);
-        CharBuffer out = CharBuffer.allocate(bytes.length); // UTF-8 never decodes to more chars than bytes
-        CoderResult r = decoder.decode(in, out, true);
+        CharBuffer out = CharBuffer.allocate(1 << 16);
+        CoderResult r;
+        while ((r = decoder.decode(in, out, true)).isOverflow()) out.clear();
         if (!r.isError()) r = decoder.flush(out);
         if (r.isError()) {
             int at = in.position();
@@ -312,7 +320,6 @@ public final class Prepare {
             throw new UserError(file + ": invalid UTF-8 at byte " + (offset + at) + " (" + hex.toString().trim() + "): expected UTF-8"
                     + " text (convert it first, e.g. iconv -f latin1 -t utf-8)");
         }
-        return out.flip().toString();
     }
 
     // words that make up ~15-40% of an English Europarl body and ~0% of the other 20 languages'

@@ -3,6 +3,8 @@ package sparkgpt.driver.data;
 
 import java.io.IOException;
 import java.io.OutputStream;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -17,8 +19,8 @@ import sparkgpt.driver.config.UserError;
 /**
  * The shards go into the output's hidden {@link #TEMP_DIR}, named by group, task attempt and index: the
  * driver renames them into train_ and val_ once every task is done, so a failed or speculative attempt
- * never leaves a shard where a split would read it. A task holds one piece and one shard buffer (at
- * most shard_tokens), never its whole share of the corpus.
+ * never leaves a shard where a split would read it. A task holds one piece and the tokens of one shard
+ * (at most shard_tokens), never its whole share of the corpus.
  */
 public final class ShardWriter {
     static final String TEMP_DIR = ".prepare-tmp";
@@ -28,7 +30,8 @@ public final class ShardWriter {
     private final String prefix;
     private final int shardTokens;
     private final TaskContext task;
-    private char[] buf = new char[0];
+    // the shard being filled: slices of the pieces' token arrays, not a copy of them
+    private final List<Slice> shard = new ArrayList<>();
     private int fill;
     private final List<String> paths = new ArrayList<>();
     private final List<Long> counts = new ArrayList<>();
@@ -47,15 +50,18 @@ public final class ShardWriter {
         public final int group;
         public final String[] paths;
         public final long[] tokens;
-        public final long bytes, readNanos, tokenizeNanos, writeNanos;
+        /** Wall-clock time in each phase; tokenizeCpuNanos: the task thread's CPU time in tokenizing. */
+        public final long bytes, readNanos, tokenizeNanos, tokenizeCpuNanos, writeNanos;
 
-        Result(int group, String[] paths, long[] tokens, long bytes, long readNanos, long tokenizeNanos, long writeNanos) {
+        Result(int group, String[] paths, long[] tokens, long bytes, long readNanos, long tokenizeNanos,
+               long tokenizeCpuNanos, long writeNanos) {
             this.group = group;
             this.paths = paths;
             this.tokens = tokens;
             this.bytes = bytes;
             this.readNanos = readNanos;
             this.tokenizeNanos = tokenizeNanos;
+            this.tokenizeCpuNanos = tokenizeCpuNanos;
             this.writeNanos = writeNanos;
         }
 
@@ -76,31 +82,35 @@ public final class ShardWriter {
         } catch (IOException e) {
             throw new UserError("cannot write to " + dir + ": " + e.getMessage(), e);
         }
-        long bytes = 0, readNanos = 0, tokenizeNanos = 0;
+        ThreadMXBean threads = ManagementFactory.getThreadMXBean();
+        long bytes = 0, readNanos = 0, tokenizeNanos = 0, tokenizeCpuNanos = 0;
         for (Pieces.Piece piece : group.pieces()) {
             if (task != null) task.killTaskIfInterrupted(); // a speculative copy that lost stops here
             long t0 = System.nanoTime();
-            String text = Pieces.read(conf, piece);
-            long t1 = System.nanoTime();
-            char[] tokens = tokenizer.encode(text);
+            byte[] text = Pieces.read(conf, piece);
+            long t1 = System.nanoTime(), cpu = threads.getCurrentThreadCpuTime();
+            char[] tokens = tokenizer.encodeUtf8(text);
             long t2 = System.nanoTime();
             readNanos += t1 - t0;
             tokenizeNanos += t2 - t1;
+            tokenizeCpuNanos += threads.getCurrentThreadCpuTime() - cpu; // below wall time: the core was shared
             bytes += piece.bytes();
             if (piece.document() > 0 && piece.opensDocument()) w.add(new char[] {(char) tokenizer.separator});
             w.add(tokens);
         }
         w.flush();
         return new Result(group.index(), w.paths.toArray(new String[0]),
-                w.counts.stream().mapToLong(Long::longValue).toArray(), bytes, readNanos, tokenizeNanos, w.writeNanos);
+                w.counts.stream().mapToLong(Long::longValue).toArray(), bytes, readNanos, tokenizeNanos, tokenizeCpuNanos,
+                w.writeNanos);
     }
+
+    private record Slice(char[] tokens, int from, int count) {}
 
     private void add(char[] tokens) {
         for (int at = 0; at < tokens.length; ) {
             if (fill == shardTokens) flush();
-            if (fill == buf.length) buf = Arrays.copyOf(buf, (int) Math.min(shardTokens, Math.max(1 << 16, 2L * buf.length)));
-            int n = Math.min(tokens.length - at, buf.length - fill);
-            System.arraycopy(tokens, at, buf, fill, n);
+            int n = Math.min(tokens.length - at, shardTokens - fill);
+            shard.add(new Slice(tokens, at, n));
             fill += n;
             at += n;
         }
@@ -114,12 +124,14 @@ public final class ShardWriter {
         // not recursive: a task that Spark has not stopped yet when the driver removes TEMP_DIR (after a failure)
         // cannot create it again
         try (OutputStream out = fs.createFile(path).overwrite(true).build()) {
-            TokenShards.write(out, buf, 0, fill);
+            TokenShards.writeHeader(out, fill);
+            for (Slice slice : shard) TokenShards.writeTokens(out, slice.tokens, slice.from, slice.count);
         } catch (IOException e) {
             throw new UserError("cannot write " + path + ": " + e.getMessage(), e);
         }
         paths.add(path.toString());
         counts.add((long) fill);
+        shard.clear();
         fill = 0;
         writeNanos += System.nanoTime() - t0;
     }

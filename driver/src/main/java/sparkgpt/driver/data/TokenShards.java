@@ -44,15 +44,22 @@ public final class TokenShards {
     public static void write(FileSystem fs, Path path, char[] tokens, int from, int count) throws IOException {
         Path tmp = new Path(path.getParent(), "." + path.getName() + ".tmp");
         try (OutputStream out = fs.create(tmp, true)) {
-            write(out, tokens, from, count);
+            writeHeader(out, count);
+            writeTokens(out, tokens, from, count);
         }
         fs.delete(path, false);
         if (!fs.rename(tmp, path)) throw new IOException("cannot rename " + tmp + " to " + path);
     }
 
-    /** Writes one shard, header and tokens, to out. */
-    public static void write(OutputStream out, char[] tokens, int from, int count) throws IOException {
-        out.write(header(count));
+    /** A shard's header, for count tokens. */
+    static void writeHeader(OutputStream out, int count) throws IOException {
+        ByteBuffer header = ByteBuffer.allocate(HEADER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
+        header.putInt(MAGIC).putInt(VERSION).putInt(count);
+        out.write(header.array());
+    }
+
+    /** Tokens [from, from + count) as little-endian uint16, 1 MB at a time. */
+    static void writeTokens(OutputStream out, char[] tokens, int from, int count) throws IOException {
         ByteBuffer body = ByteBuffer.allocate(1 << 20).order(ByteOrder.LITTLE_ENDIAN);
         CharBuffer chars = body.asCharBuffer(); // a bulk put into the little-endian view: no loop per token
         for (int i = 0; i < count; ) {
@@ -64,16 +71,10 @@ public final class TokenShards {
         }
     }
 
-    private static byte[] header(int count) {
-        ByteBuffer header = ByteBuffer.allocate(HEADER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
-        header.putInt(MAGIC).putInt(VERSION).putInt(count);
-        return header.array();
-    }
-
     /** Writes tokens [first, first + count) of the shard at from as a shard at to, streamed (1 MB at a time). */
     static void copy(FileSystem fs, Path from, long first, int count, Path to) throws IOException {
         try (FSDataInputStream in = fs.open(from); OutputStream out = fs.create(to, true)) {
-            out.write(header(count));
+            writeHeader(out, count);
             in.seek(HEADER_BYTES + 2 * first);
             byte[] buf = new byte[1 << 20];
             for (long left = 2L * count; left > 0; ) {

@@ -93,7 +93,7 @@ class PiecesTest {
                 assertTrue(Pieces.isCut(bytes[(int) p.from() - 1] & 0xff, bytes[(int) p.from()] & 0xff), "piece starts at " + p.from());
                 assertTrue(p.from() - ofBig.get(ofBig.indexOf(p) - 1).from() >= pieceBytes);
             }
-            joined.append(Pieces.read(conf, p));
+            joined.append(new String(Pieces.read(conf, p), StandardCharsets.UTF_8));
             at = p.to();
         }
         assertEquals(bytes.length, at);
