@@ -80,10 +80,18 @@ final class Pieces {
         return length;
     }
 
-    /** The bytes a piece aims at: the corpus over `tasks`, within [MIN_PIECE_BYTES, MAX_PIECE_BYTES]. */
+    /**
+     * The bytes a piece aims at: a task's share of the corpus in as few pieces of at most MAX_PIECE_BYTES as
+     * it takes (so every task gets as many pieces: 401.5 MB over 8 tasks is 16 pieces of 25 MB, not 12 of
+     * 32 MiB, of which 4 tasks would get 2), and at least MIN_PIECE_BYTES.
+     */
     static long pieceBytes(long totalBytes, int tasks) {
-        long even = (totalBytes + tasks - 1) / Math.max(1, tasks);
-        return Math.max(MIN_PIECE_BYTES, Math.min(MAX_PIECE_BYTES, even));
+        long perTask = ceilDiv(totalBytes, Math.max(1, tasks));
+        return Math.max(MIN_PIECE_BYTES, ceilDiv(perTask, ceilDiv(perTask, MAX_PIECE_BYTES)));
+    }
+
+    private static long ceilDiv(long a, long b) {
+        return (a + b - 1) / b;
     }
 
     /**

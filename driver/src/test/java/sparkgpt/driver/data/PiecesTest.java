@@ -118,4 +118,14 @@ class PiecesTest {
         // fewer pieces than groups: one piece each
         assertEquals(3, Pieces.group(pieces.subList(0, 3), 8).size());
     }
+
+    @Test
+    void everyTaskGetsAsManyPiecesOfAtMost32MiB() {
+        long corpus = 401_541_840;
+        long bytes = Pieces.pieceBytes(corpus, 8);
+        assertTrue(bytes <= Pieces.MAX_PIECE_BYTES, bytes + " bytes");
+        assertEquals(16, (corpus + bytes - 1) / bytes);
+        assertEquals(1_115_394 / 8 + 1, Pieces.pieceBytes(1_115_394, 8)); // Shakespeare: one piece per task
+        assertEquals(Pieces.MIN_PIECE_BYTES, Pieces.pieceBytes(1_000, 8));
+    }
 }
