@@ -85,7 +85,7 @@ public final class ShardWriter {
         ThreadMXBean threads = ManagementFactory.getThreadMXBean();
         long bytes = 0, readNanos = 0, tokenizeNanos = 0, tokenizeCpuNanos = 0;
         for (Pieces.Piece piece : group.pieces()) {
-            if (task != null) task.killTaskIfInterrupted(); // a speculative copy that lost stops here
+            if (task != null) task.killTaskIfInterrupted(); // killed (its job failed, or a speculative copy won): stop
             long t0 = System.nanoTime();
             byte[] text = Pieces.read(conf, piece);
             long t1 = System.nanoTime(), cpu = threads.getCurrentThreadCpuTime();
