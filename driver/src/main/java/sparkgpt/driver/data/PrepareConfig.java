@@ -24,7 +24,8 @@ public record PrepareConfig(String input, String output, String format, String t
             "the last val_fraction of the token stream becomes the val split (nanoGPT's shakespeare: 90% train)")
             .check(x -> x >= 0 && x < 1, "a fraction in [0, 1)");
     public static final Key<Integer> SHARD_TOKENS = Key.integer("shard_tokens", 100_000_000,
-            "tokens per shard file at most (llm.c's fineweb shards hold 100M)")
+            "tokens per shard file at most (llm.c's fineweb shards hold 100M); every task writes its own, so a"
+                    + " shard also ends where a task's share of the corpus does, and a task holds one shard in memory")
             .check(Key.atLeast(1), "a positive token count");
     public static final Key<String> MASTER = ClusterConfig.master(
             "Spark's master: local[*] (embedded, all cores), spark://host:7077, yarn, ...");

@@ -7,6 +7,7 @@ import java.io.OutputStream;
 import java.io.Serializable;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.CharBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -42,21 +43,46 @@ public final class TokenShards {
     public static void write(FileSystem fs, Path path, char[] tokens, int from, int count) throws IOException {
         Path tmp = new Path(path.getParent(), "." + path.getName() + ".tmp");
         try (OutputStream out = fs.create(tmp, true)) {
-            ByteBuffer header = ByteBuffer.allocate(HEADER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
-            header.putInt(MAGIC).putInt(VERSION).putInt(count);
-            out.write(header.array());
-            ByteBuffer body = ByteBuffer.allocate(1 << 20).order(ByteOrder.LITTLE_ENDIAN);
-            for (int i = 0; i < count; i++) {
-                if (!body.hasRemaining()) {
-                    out.write(body.array(), 0, body.position());
-                    body.clear();
-                }
-                body.putChar(tokens[from + i]);
-            }
-            out.write(body.array(), 0, body.position());
+            writeHeader(out, count);
+            writeTokens(out, tokens, from, count);
         }
         fs.delete(path, false);
         if (!fs.rename(tmp, path)) throw new IOException("cannot rename " + tmp + " to " + path);
+    }
+
+    /** A shard's header, for count tokens. */
+    static void writeHeader(OutputStream out, int count) throws IOException {
+        ByteBuffer header = ByteBuffer.allocate(HEADER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
+        header.putInt(MAGIC).putInt(VERSION).putInt(count);
+        out.write(header.array());
+    }
+
+    /** Tokens [from, from + count) as little-endian uint16, 1 MB at a time. */
+    static void writeTokens(OutputStream out, char[] tokens, int from, int count) throws IOException {
+        ByteBuffer body = ByteBuffer.allocate(1 << 20).order(ByteOrder.LITTLE_ENDIAN);
+        CharBuffer chars = body.asCharBuffer(); // a bulk put into the little-endian view: no loop per token
+        for (int i = 0; i < count; ) {
+            int n = Math.min(count - i, chars.capacity());
+            chars.clear();
+            chars.put(tokens, from + i, n);
+            out.write(body.array(), 0, 2 * n);
+            i += n;
+        }
+    }
+
+    /** Writes tokens [first, first + count) of the shard at from as a shard at to, streamed (1 MB at a time). */
+    static void copy(FileSystem fs, Path from, long first, int count, Path to) throws IOException {
+        try (FSDataInputStream in = fs.open(from); OutputStream out = fs.create(to, true)) {
+            writeHeader(out, count);
+            in.seek(HEADER_BYTES + 2 * first);
+            byte[] buf = new byte[1 << 20];
+            for (long left = 2L * count; left > 0; ) {
+                int n = (int) Math.min(buf.length, left);
+                in.readFully(buf, 0, n);
+                out.write(buf, 0, n);
+                left -= n;
+            }
+        }
     }
 
     /** Reads and checks a shard's header; the message names the file and what was wrong. */

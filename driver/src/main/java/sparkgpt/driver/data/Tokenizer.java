@@ -31,15 +31,18 @@ public enum Tokenizer {
 
     /** The text's token ids; encodeOrdinary: special-token text in the corpus is encoded as plain text. */
     public char[] encode(String text) {
-        if (this == BYTE) {
-            byte[] b = text.getBytes(StandardCharsets.UTF_8);
-            char[] out = new char[b.length];
-            for (int i = 0; i < b.length; i++) out[i] = (char) (b[i] & 0xff);
-            return out;
-        }
+        if (this == BYTE) return encodeUtf8(text.getBytes(StandardCharsets.UTF_8));
         IntArrayList ids = Gpt2.ENCODING.encodeOrdinary(text);
         char[] out = new char[ids.size()];
         for (int i = 0; i < out.length; i++) out[i] = (char) ids.get(i);
+        return out;
+    }
+
+    /** The token ids of valid UTF-8 text: the bytes themselves (byte), or those of the decoded text (gpt2). */
+    public char[] encodeUtf8(byte[] utf8) {
+        if (this == GPT2) return encode(new String(utf8, StandardCharsets.UTF_8));
+        char[] out = new char[utf8.length];
+        for (int i = 0; i < utf8.length; i++) out[i] = (char) (utf8[i] & 0xff);
         return out;
     }
 

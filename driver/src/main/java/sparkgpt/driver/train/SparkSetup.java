@@ -11,6 +11,7 @@ import java.util.Properties;
 import org.apache.spark.SparkConf;
 import org.apache.spark.api.java.JavaSparkContext;
 import sparkgpt.driver.config.UserError;
+import sparkgpt.driver.data.ShardWriter;
 import sparkgpt.driver.data.TokenWindows;
 import sparkgpt.driver.step.GradientStep;
 import sparkgpt.driver.step.GradientSum;
@@ -23,7 +24,7 @@ public final class SparkSetup {
             float[].class, short[].class, int[].class, char[].class, long[].class, double[].class, byte[].class, Object[].class,
             String[].class, TokenWindows.class, GradientStep.Partial.class, GradientStep.Partial[].class,
             GradientSum.class, GradientSum.Segment.class, java.util.ArrayList.class, float[][].class,
-            scala.Tuple2.class, scala.Tuple2[].class,
+            scala.Tuple2.class, scala.Tuple2[].class, ShardWriter.Result.class, String[].class,
     };
 
     /** Names a spark-defaults.conf whose spark.* keys apply under the system properties (deploy/sparkgpt sets it). */
