@@ -2,8 +2,13 @@
 // GPT-2's pre-tokenizer gives the tokens it gives the whole file; and the pieces in groups, one per task.
 package sparkgpt.driver.data;
 
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.ObjectInputStream;
+import java.io.ObjectOutputStream;
 import java.io.Serializable;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
@@ -45,7 +50,29 @@ final class Pieces {
     }
 
     /** The pieces one task tokenizes, consecutive in the stream; index orders the tasks' shards. */
-    record Group(int index, List<Piece> pieces) implements Serializable {}
+    record Group(int index, List<Piece> pieces) implements Serializable {
+        /**
+         * The group as bytes, one RDD element per task: a closure over the list of groups would ship every
+         * group (Europarl's text included) in each task. Java serialization: Kryo cannot read record fields.
+         */
+        byte[] encode() {
+            ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+            try (ObjectOutputStream out = new ObjectOutputStream(bytes)) {
+                out.writeObject(this);
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+            return bytes.toByteArray();
+        }
+
+        static Group decode(byte[] bytes) {
+            try (ObjectInputStream in = new ObjectInputStream(new ByteArrayInputStream(bytes))) {
+                return (Group) in.readObject();
+            } catch (IOException | ClassNotFoundException e) {
+                throw new IllegalStateException("a prepare task's pieces do not deserialize", e);
+            }
+        }
+    }
 
     /**
      * Whether a piece may start at byte p of a text: byte p-1 is visible ASCII and byte p is ASCII whitespace.

@@ -18,7 +18,6 @@ import java.util.Locale;
 import java.util.LongSummaryStatistics;
 import java.util.Set;
 import java.util.stream.Collectors;
-import java.util.stream.IntStream;
 import java.util.zip.GZIPInputStream;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipInputStream;
@@ -105,11 +104,12 @@ public final class Prepare {
             Broadcast<byte[]> conf = HadoopConf.broadcast(sc);
             String dir = cfg.output();
             int shardTokens = cfg.shardTokens();
-            List<Integer> indices = IntStream.range(0, groups.size()).boxed().collect(Collectors.toList());
+            List<byte[]> encoded = groups.stream().map(Pieces.Group::encode).collect(Collectors.toList());
             sc.setJobGroup(jobGroup, "prepare: tokenize " + documents + " documents (" + pieces.size() + " pieces) in "
                     + groups.size() + " tasks", false);
-            List<ShardWriter.Result> written = new ArrayList<>(sc.parallelize(indices, groups.size())
-                    .map(g -> ShardWriter.run(groups.get(g), tokenizer, HadoopConf.of(conf), dir, shardTokens)).collect());
+            List<ShardWriter.Result> written = new ArrayList<>(sc.parallelize(encoded, groups.size())
+                    .map(g -> ShardWriter.run(Pieces.Group.decode(g), tokenizer, HadoopConf.of(conf), dir, shardTokens))
+                    .collect());
             written.sort(Comparator.comparingInt(r -> r.group));
             long tokenized = System.nanoTime();
 
