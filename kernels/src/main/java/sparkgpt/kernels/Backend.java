@@ -135,9 +135,6 @@ public interface Backend extends AutoCloseable {
     /** dinp += GELU'(inp) * dout. */
     void geluBackward(int dInp, int aInp, int dOut, int n);
 
-    /** din1 += dout; din2 += dout. */
-    void residualBackward(int dIn1, int dIn2, int dOut, int n);
-
     /** dwte[inputs[b,t]] += dout[b,t]; dwpe[t] += dout[b,t]. Race-free: no float atomics. */
     void encoderBackward(int gWte, int gWpe, int dOut, int B, int T, int C);
 

@@ -129,11 +129,6 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void residualBackward(int dIn1, int dIn2, int dOut, int n) {
-        Residual.backward(gradActs, dIn1, dIn2, dOut, n);
-    }
-
-    @Override
     public void encoderBackward(int gWte, int gWpe, int dOut, int B, int T, int C) {
         Encoder.backward(grads, gWte, gWpe, gradActs, dOut, inputs, B, T, C);
     }

@@ -1,4 +1,5 @@
-// Residual add (llm.c residual_forward / residual_backward) on the cpu.
+// Residual add (llm.c residual_forward) on the cpu. Its backward is no op of its own: both inputs get the
+// output's gradient, so the model carries one residual-stream gradient through the layers (worker's Gpt).
 package sparkgpt.kernels.cpu;
 
 import sparkgpt.kernels.Parallel;
@@ -10,17 +11,6 @@ final class Residual {
     static void forward(float[] acts, int outOff, int in1Off, int in2Off, int n) {
         Parallel.parallelFor(n, (from, to) -> {
             for (int i = from; i < to; i++) acts[outOff + i] = acts[in1Off + i] + acts[in2Off + i];
-        });
-    }
-
-    // din1 += dout; din2 += dout
-    static void backward(float[] dacts, int din1Off, int din2Off, int doutOff, int n) {
-        Parallel.parallelFor(n, (from, to) -> {
-            for (int i = from; i < to; i++) {
-                float d = dacts[doutOff + i];
-                dacts[din1Off + i] += d;
-                dacts[din2Off + i] += d;
-            }
         });
     }
 }

@@ -45,9 +45,8 @@ final class OpKernel extends Kernel {
     static final int GELU_FORWARD = 12;
     static final int GELU_BACKWARD = 13;
     static final int RESIDUAL_FORWARD = 14;
-    static final int RESIDUAL_BACKWARD = 15;
-    static final int CROSSENTROPY_FORWARD = 16;
-    static final int CROSSENTROPY_BACKWARD = 17;
+    static final int CROSSENTROPY_FORWARD = 15;
+    static final int CROSSENTROPY_BACKWARD = 16;
 
     // ---- array ids for the generic GEMM and ZERO ----
     static final int PARAMS = 0;
@@ -116,8 +115,6 @@ final class OpKernel extends Kernel {
             geluBackward();
         } else if (op == RESIDUAL_FORWARD) {
             residualForward();
-        } else if (op == RESIDUAL_BACKWARD) {
-            residualBackward();
         } else if (op == CROSSENTROPY_FORWARD) {
             crossEntropyForward();
         } else if (op == CROSSENTROPY_BACKWARD) {
@@ -568,16 +565,6 @@ final class OpKernel extends Kernel {
         int i = getGlobalId();
         if (i < dN) {
             acts[o0 + i] = acts[o1 + i] + acts[o2 + i];
-        }
-    }
-
-    // RESIDUAL_BACKWARD: gradActs[o0] += gradActs[o2]; gradActs[o1] += gradActs[o2]. Range dN.
-    private void residualBackward() {
-        int i = getGlobalId();
-        if (i < dN) {
-            float d = gradActs[o2 + i];
-            gradActs[o0 + i] = gradActs[o0 + i] + d;
-            gradActs[o1 + i] = gradActs[o1 + i] + d;
         }
     }
 

@@ -485,16 +485,6 @@ public final class OpenClBackend implements Backend {
     }
 
     @Override
-    public void residualBackward(int dIn1, int dIn2, int dOut, int n) {
-        OpKernel k = kernel;
-        k.o0 = dIn1;
-        k.o1 = dIn2;
-        k.o2 = dOut;
-        k.dN = n;
-        launch1(OpKernel.RESIDUAL_BACKWARD, "residualBackward", n);
-    }
-
-    @Override
     public void encoderBackward(int gWte, int gWpe, int dOut, int B, int T, int C) {
         OpKernel k = kernel;
         k.o0 = gWte;

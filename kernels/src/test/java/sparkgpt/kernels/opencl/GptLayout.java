@@ -95,18 +95,19 @@ final class GptLayout {
         b.zeroGradActs(0, numActs);
         b.crossEntropyBackward(logits, logits, 1f / BT, BT, V);
         b.matmulBackward(lnf, wte, -1, logits, lnf, wte, BT, C, V, true);
-        b.layernormBackward(residual3, lnfw, lnfb, lnf, residual3, lnfw, lnfMean, lnfRstd, BT, C);
-        b.residualBackward(residual2, fcproj, residual3, BT * C);
-        b.matmulBackward(fchGelu, fcprojw, fcprojb, fcproj, fchGelu, fcprojw, BT, 4 * C, C, false);
+        // the gradient of the residual stream lives at residual3's offset in gradActs: both inputs of a residual
+        // add get its output's gradient, and each LayerNorm backward adds its share (as the worker's Gpt does)
+        int dResidual = residual3;
+        b.layernormBackward(dResidual, lnfw, lnfb, lnf, residual3, lnfw, lnfMean, lnfRstd, BT, C);
+        b.matmulBackward(fchGelu, fcprojw, fcprojb, dResidual, fchGelu, fcprojw, BT, 4 * C, C, false);
         b.geluBackward(fch, fch, fchGelu, BT * 4 * C);
         b.matmulBackward(ln2, fcw, fcb, fch, ln2, fcw, BT, C, 4 * C, false);
-        b.layernormBackward(residual2, ln2w, ln2b, ln2, residual2, ln2w, ln2Mean, ln2Rstd, BT, C);
-        b.residualBackward(encoded, attproj, residual2, BT * C);
-        b.matmulBackward(atty, attprojw, attprojb, attproj, atty, attprojw, BT, C, C, false);
+        b.layernormBackward(dResidual, ln2w, ln2b, ln2, residual2, ln2w, ln2Mean, ln2Rstd, BT, C);
+        b.matmulBackward(atty, attprojw, attprojb, dResidual, atty, attprojw, BT, C, C, false);
         b.attentionBackward(qkv, attScratch, atty, qkv, atty, attStats, B, T, C, NH);
         b.matmulBackward(ln1, qkvw, qkvb, qkv, ln1, qkvw, BT, C, 3 * C, false);
-        b.layernormBackward(encoded, ln1w, ln1b, ln1, encoded, ln1w, ln1Mean, ln1Rstd, BT, C);
-        b.encoderBackward(wte, wpe, encoded, B, T, C);
+        b.layernormBackward(dResidual, ln1w, ln1b, ln1, encoded, ln1w, ln1Mean, ln1Rstd, BT, C);
+        b.encoderBackward(wte, wpe, dResidual, B, T, C);
         b.downloadGrads();
     }
 }
