@@ -51,14 +51,11 @@ class TransferTest {
         sc.close();
     }
 
-    /** A tiny model; each run replaces the last in one out_dir. */
+    /** {@link TestData#tinyModel} in micro-batches of 1, no checkpoints; each run replaces the last in one out_dir. */
     static TrainConfig config(String... overrides) {
-        List<String> args = new ArrayList<>(List.of("--data=" + data, "--out_dir=" + tmp.resolve("out"), "--overwrite=true",
-                "--n_layer=2", "--n_head=2", "--n_embd=32", "--block_size=16", "--batch_size=6",
-                "--micro_batch_size=1", "--learning_rate=3e-3", "--min_lr=3e-4", "--warmup_steps=2",
-                "--eval_interval=0", "--eval_batches=2", "--seed=7", "--ckpt_interval=0"));
+        List<String> args = new ArrayList<>(List.of("--micro_batch_size=1", "--ckpt_interval=0"));
         args.addAll(List.of(overrides));
-        return TestData.trainConfig(args);
+        return TestData.tinyModel(data, tmp.resolve("out"), args.toArray(String[]::new));
     }
 
     @Test

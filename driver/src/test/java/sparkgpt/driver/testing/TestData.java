@@ -3,6 +3,8 @@ package sparkgpt.driver.testing;
 
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileSystem;
 import sparkgpt.driver.config.Settings;
@@ -16,11 +18,24 @@ public final class TestData {
             + "We in this House have said so before, and we say it again today. ";
 
     /** A train configuration from --key=value arguments, checked as Main checks them (unknown keys fail). */
-    public static TrainConfig trainConfig(java.util.List<String> args) {
+    public static TrainConfig trainConfig(List<String> args) {
         Settings s = Settings.parse(args);
         TrainConfig c = TrainConfig.from(s);
         s.finish("train");
         return c;
+    }
+
+    /**
+     * The tiny model most Spark tests train (2 layers, 32 channels, context 16, batch 6 in micro-batches of 2,
+     * warmup 2, no periodic eval), on data into out, each run replacing the last; overrides come after, and win.
+     */
+    public static TrainConfig tinyModel(String data, Path out, String... overrides) {
+        List<String> args = new ArrayList<>(List.of("--data=" + data, "--out_dir=" + out,
+                "--overwrite=true", "--n_layer=2", "--n_head=2", "--n_embd=32", "--block_size=16", "--batch_size=6",
+                "--micro_batch_size=2", "--learning_rate=3e-3", "--min_lr=3e-4", "--warmup_steps=2",
+                "--eval_interval=0", "--eval_batches=2", "--seed=7"));
+        args.addAll(List.of(overrides));
+        return trainConfig(args);
     }
 
     /** TEXT repeated, as bytes: train and val shards and a meta.json in dir. */

@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.*;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import org.apache.spark.api.java.JavaSparkContext;
@@ -36,14 +35,9 @@ class TrainTest {
         sc.close();
     }
 
-    /** A tiny model: 2 layers, 32 channels, context 16, bytes; each run replaces the last in one out_dir. */
+    /** {@link TestData#tinyModel}; each run replaces the last in one out_dir. */
     static TrainConfig config(String... overrides) {
-        List<String> args = new ArrayList<>(List.of("--data=" + data, "--out_dir=" + tmp.resolve("out"), "--overwrite=true",
-                "--n_layer=2", "--n_head=2", "--n_embd=32", "--block_size=16", "--batch_size=6",
-                "--micro_batch_size=2", "--learning_rate=3e-3", "--min_lr=3e-4", "--warmup_steps=2",
-                "--eval_interval=0", "--eval_batches=2", "--seed=7"));
-        args.addAll(List.of(overrides));
-        return TestData.trainConfig(args);
+        return TestData.tinyModel(data, tmp.resolve("out"), overrides);
     }
 
     @Test
