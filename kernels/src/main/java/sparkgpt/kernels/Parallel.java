@@ -14,8 +14,9 @@ import java.util.concurrent.locks.LockSupport;
  * a longer item does not hold up the others).
  *
  * <p>One JVM-wide pool, sized by the system property {@code sparkgpt.threads} (default: the number of
- * available processors). Spark runs one task per executor with {@code spark.task.cpus} equal to the
- * executor's cores, so the task's own thread plus {@code threads() - 1} pool threads use them all.
+ * available processors). On a Spark executor the first task sets it to {@code spark.task.cpus}, which the
+ * driver sets to the executor's cores: one task per executor, whose own thread plus {@code threads() - 1}
+ * pool threads use them all.
  *
  * <p>Both are synchronous: it returns once every piece has run, so the caller may
  * read what the pieces wrote. Pieces must write disjoint data. A call made from inside a piece
@@ -150,8 +151,11 @@ public final class Parallel {
         return (int) ((long) n * p / pieces);
     }
 
+    /** The system property that sizes the pool, read once when the pool starts. */
+    public static final String THREADS_PROPERTY = "sparkgpt.threads";
+
     private static int threadsFromProperty() {
-        String value = System.getProperty("sparkgpt.threads");
+        String value = System.getProperty(THREADS_PROPERTY);
         if (value == null || value.isBlank()) {
             return Math.max(1, Runtime.getRuntime().availableProcessors());
         }
