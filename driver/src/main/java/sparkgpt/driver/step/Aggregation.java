@@ -8,7 +8,29 @@ import sparkgpt.driver.data.TokenWindows;
 
 public interface Aggregation {
     /** Runs step over every partition of windows; the sum of their partials: the flat gradient, losses and timings. */
-    Sum sum(JavaRDD<TokenWindows> windows, GradientStep step);
+    default Sum sum(JavaRDD<TokenWindows> windows, GradientStep step) {
+        return submit(windows, step).await();
+    }
+
+    /**
+     * Submits step's job and returns without waiting where {@link #submitsAhead} (the job's tasks may then wait
+     * for weights still being written); else runs it to the end first.
+     */
+    Pending submit(JavaRDD<TokenWindows> windows, GradientStep step);
+
+    /** Whether {@link #submit} returns before the job ends over this many partitions. */
+    default boolean submitsAhead(int partitions) {
+        return false;
+    }
+
+    /** A submitted step's job. */
+    interface Pending {
+        /** Waits for the job; its failure is thrown as runJob would throw it. */
+        Sum await();
+
+        /** Cancels the job if it is still running (its tasks are killed); {@link #await} then throws. */
+        default void cancel() {}
+    }
 
     /**
      * gradients: the summed gradient, flat in the parameter layout; stats: the summed losses and the slowest

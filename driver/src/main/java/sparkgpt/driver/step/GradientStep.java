@@ -141,6 +141,9 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenWind
         TokenWindows source = windows.next();
         int p = partition, per = plan.perPartition(), m = plan.microBatchSize(), T = plan.model().blockSize();
         long W = source.windows;
+        // local mode may submit a step's job while the driver is still writing its weights: the task waits here, before
+        // it borrows a model (the previous step's is lent to the driver until that update is done)
+        weights.awaitPublished();
         WorkerRuntime.Key key = new WorkerRuntime.Key(plan.model(), m, plan.device());
         Gpt model = WorkerRuntime.borrow(key);
         Runnable giveBack = WorkerRuntime.giveBackOnce(key, model);

@@ -19,7 +19,12 @@ final class SlicedAggregation implements Aggregation {
     }
 
     @Override
-    public Sum sum(JavaRDD<TokenWindows> windows, GradientStep step) {
+    public Pending submit(JavaRDD<TokenWindows> windows, GradientStep step) {
+        Sum sum = sliced(windows, step);
+        return () -> sum;
+    }
+
+    private Sum sliced(JavaRDD<TokenWindows> windows, GradientStep step) {
         List<Tuple2<Integer, GradientSum>> summed = windows.mapPartitionsWithIndex(step, false)
                 .flatMapToPair(GradientSum::ofBlocks)
                 .reduceByKey(new GradientSum.BlockPartitioner(reducers), GradientSum::merge).collect();

@@ -5,17 +5,17 @@ package sparkgpt.driver.step;
 import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.List;
-import org.apache.spark.SparkContext;
+import org.apache.spark.SimpleFutureAction;
 import org.apache.spark.TaskContext;
 import org.apache.spark.api.java.JavaRDD;
-import scala.reflect.ClassTag;
-import scala.runtime.AbstractFunction2;
+import scala.runtime.AbstractFunction1;
+import scala.runtime.BoxedUnit;
 import sparkgpt.driver.data.TokenWindows;
 
 final class TreeAggregation implements Aggregation {
     /**
      * treeAggregate (depth 2) adds a level on the executors only past 6 partitions; up to there it is one job
-     * whose results the driver adds as they arrive, which is what runJob does here with less per-step work:
+     * whose results the driver adds as they arrive, which is what submitJob does here with less per-step work:
      * no extra RDD, no zero value to clone, and no closure cleaning of Spark's own lambdas (treeAggregate's Java
      * wrappers are Scala lambdas, whose class files Spark's ClosureCleaner reads with ASM on every call).
      */
@@ -30,31 +30,60 @@ final class TreeAggregation implements Aggregation {
     }
 
     @Override
-    public Sum sum(JavaRDD<TokenWindows> windows, GradientStep step) {
+    public Pending submit(JavaRDD<TokenWindows> windows, GradientStep step) {
         int n = windows.getNumPartitions();
-        GradientSum sum;
         if (n > DRIVER_FAN_IN) {
-            sum = windows.mapPartitionsWithIndex(step, false).treeAggregate(new GradientSum(), GradientSum::add, GradientSum::merge);
-        } else {
-            GradientSum total = new GradientSum();
-            List<Object> partitions = new ArrayList<>();
-            for (int p = 0; p < n; p++) partitions.add(p);
-            SparkContext sc = windows.context();
-            // the result handler runs on the driver as each partition's sum arrives; merge's buddy rule makes the
-            // arrival order irrelevant to the bits
-            sc.runJob(windows.rdd(), new PartitionSum(step),
-                    scala.jdk.javaapi.CollectionConverters.asScala(partitions).toSeq(),
-                    (scala.Function2<Object, GradientSum, scala.runtime.BoxedUnit>) (p, s) -> {
-                        GradientSum.merge(total, s);
-                        return scala.runtime.BoxedUnit.UNIT;
-                    }, ClassTag.apply(GradientSum.class));
-            sum = total;
+            GradientSum sum = windows.mapPartitionsWithIndex(step, false).treeAggregate(new GradientSum(), GradientSum::add,
+                    GradientSum::merge);
+            return () -> new Sum(sum.flatGradients(flat, blockFloats), sum);
         }
-        return new Sum(sum.flatGradients(flat, blockFloats), sum);
+        GradientSum total = new GradientSum();
+        List<Object> partitions = new ArrayList<>();
+        for (int p = 0; p < n; p++) partitions.add(p);
+        // the result handler runs on the driver as each partition's sum arrives; merge's buddy rule makes the arrival
+        // order irrelevant to the bits
+        SimpleFutureAction<BoxedUnit> job = windows.context().submitJob(windows.rdd(), new PartitionSum(step),
+                scala.jdk.javaapi.CollectionConverters.asScala(partitions).toSeq(),
+                (scala.Function2<Object, GradientSum, BoxedUnit>) (p, s) -> {
+                    GradientSum.merge(total, s);
+                    return BoxedUnit.UNIT;
+                }, (scala.Function0<BoxedUnit>) () -> BoxedUnit.UNIT);
+        return new Pending() {
+            @Override
+            public Sum await() {
+                TreeAggregation.await(job);
+                return new Sum(total.flatGradients(flat, blockFloats), total);
+            }
+
+            @Override
+            public void cancel() {
+                job.cancel();
+            }
+        };
+    }
+
+    /** Over up to DRIVER_FAN_IN partitions the step is one job, which submitJob starts without waiting. */
+    @Override
+    public boolean submitsAhead(int partitions) {
+        return partitions <= DRIVER_FAN_IN;
+    }
+
+    /**
+     * Waits for the job and throws its failure as it is, as runJob does (FutureAction.get would wrap it in a
+     * SparkException "Exception thrown in awaitResult").
+     */
+    private static void await(SimpleFutureAction<BoxedUnit> job) {
+        try {
+            job.result(scala.concurrent.duration.Duration.Inf(), null);
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Exception e) { // a checked exception from Scala code, which Java's compiler does not see declared
+            throw new IllegalStateException(e);
+        }
     }
 
     /** A task: the step over its partition's windows, as a one-partition sum (what treeAggregate's seqOp makes). */
-    static final class PartitionSum extends AbstractFunction2<TaskContext, scala.collection.Iterator<TokenWindows>, GradientSum>
+    static final class PartitionSum extends AbstractFunction1<scala.collection.Iterator<TokenWindows>, GradientSum>
             implements Serializable {
         private final GradientStep step;
 
@@ -63,8 +92,8 @@ final class TreeAggregation implements Aggregation {
         }
 
         @Override
-        public GradientSum apply(TaskContext context, scala.collection.Iterator<TokenWindows> windows) {
-            java.util.Iterator<GradientStep.Partial> partial = step.call(context.partitionId(),
+        public GradientSum apply(scala.collection.Iterator<TokenWindows> windows) {
+            java.util.Iterator<GradientStep.Partial> partial = step.call(TaskContext.get().partitionId(),
                     scala.jdk.javaapi.CollectionConverters.asJava(windows));
             return GradientSum.add(new GradientSum(), partial.next());
         }

@@ -96,6 +96,59 @@ public final class WeightBlocks implements Serializable {
         return new WeightBlocks(blockFloats, params.length, list, 0);
     }
 
+    /**
+     * Local mode: weights that the driver has not written yet (the next step's, during this step's update). A
+     * task over them waits in {@link #awaitPublished} until {@link #publish}; the driver's params must then not
+     * change until {@link #destroy}.
+     */
+    public static WeightBlocks later(float[] params, int blockFloats) {
+        return new WeightBlocks(blockFloats, params.length, List.of(), InJvm.put(new Later(params)));
+    }
+
+    /** The params a {@link #later} handle stands for are written: its tasks go on. */
+    public void publish() {
+        InJvm.get(inJvm, Later.class).settle(false);
+    }
+
+    /** The driver stopped before publishing: tasks waiting on a {@link #later} handle fail instead. */
+    public void abandon() {
+        InJvm.get(inJvm, Later.class).settle(true);
+    }
+
+    /** Params promised by the driver, and whether they came. */
+    private static final class Later {
+        final float[] params;
+        final java.util.concurrent.CountDownLatch settled = new java.util.concurrent.CountDownLatch(1);
+        volatile boolean abandoned;
+
+        Later(float[] params) {
+            this.params = params;
+        }
+
+        void settle(boolean abandon) {
+            abandoned = abandon;
+            settled.countDown();
+        }
+    }
+
+    /**
+     * In a task: returns once the weights can be read (at once unless they are a {@link #later} handle). A task
+     * Spark kills while it waits stops; weights the driver abandoned fail the task.
+     */
+    public void awaitPublished() {
+        if (inJvm == 0 || !(InJvm.get(inJvm, Object.class) instanceof Later later)) return;
+        org.apache.spark.TaskContext context = org.apache.spark.TaskContext.get();
+        try {
+            while (!later.settled.await(10, java.util.concurrent.TimeUnit.MILLISECONDS)) {
+                if (context != null) context.killTaskIfInterrupted();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while waiting for the step's weights", e);
+        }
+        if (later.abandoned) throw new IllegalStateException("the driver stopped before this step's weights were written");
+    }
+
     public int blocks() {
         return inJvm != 0 ? count(size, blockFloats) : blocks.size();
     }
@@ -106,7 +159,8 @@ public final class WeightBlocks implements Serializable {
             throw new IllegalArgumentException("parameter vector has " + size + " floats, model expects " + into.length);
         }
         if (inJvm != 0) {
-            System.arraycopy(InJvm.get(inJvm, float[].class), 0, into, 0, size);
+            Object params = InJvm.get(inJvm, Object.class);
+            System.arraycopy(params instanceof Later later ? later.params : (float[]) params, 0, into, 0, size);
             return;
         }
         for (int k = 0; k < blocks.size(); k++) {

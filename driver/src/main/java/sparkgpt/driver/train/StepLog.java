@@ -33,7 +33,9 @@ final class StepLog {
     private double stepMsAverage; // for the ETA; not in checkpoints: it re-forms within ~10 steps
     private double bestVal;
     private int badInARow; // non-finite steps since the last finite one
-    private String lastResult; // "step N: loss X" or the last eval's, shown in the next job's description
+    // "step N: loss X" and evals' lines not yet shown, for the next job's description (a job submitted a step ahead
+    // goes in before the step before it has a loss: the job after it shows both)
+    private final List<String> unshown = new ArrayList<>();
 
     final List<Double> losses = new ArrayList<>();
     final List<double[]> valLosses = new ArrayList<>();
@@ -108,7 +110,7 @@ final class StepLog {
         }
         if (!finite) line += " (not finite: update skipped)";
         System.out.println(line);
-        lastResult = String.format(Locale.ROOT, "step %d: loss %.4f", step + 1, loss);
+        unshown.add(String.format(Locale.ROOT, "step %d: loss %.4f", step + 1, loss));
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("step", step + 1);
         m.put("loss", Json.number(loss, 6)); // JSON has no NaN or Infinity: a skipped step records null and "skipped": true
@@ -139,7 +141,7 @@ final class StepLog {
         if (Double.isFinite(val)) bestVal = Math.min(bestVal, val);
         valLosses.add(new double[] {step, val});
         System.out.printf(Locale.ROOT, "eval at step %d: val loss %.4f%n", step, val);
-        lastResult = String.format(Locale.ROOT, "eval at step %d: val loss %.4f", step, val);
+        unshown.add(String.format(Locale.ROOT, "eval at step %d: val loss %.4f", step, val));
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("step", step);
         m.put("val_loss", Json.number(val, 6));
@@ -147,23 +149,24 @@ final class StepLog {
         plotLosses(sc.hadoopConfiguration(), cfg.output().outDir());
     }
 
-    /** The last result, when no job came after it to carry it: a job over no partitions (nothing runs) shows it. */
+    /** The last results, when no job came after them to carry them: a job over no partitions (nothing runs) shows them. */
     void showLast() {
-        if (lastResult == null) return;
-        sc.setJobDescription(lastResult);
+        if (unshown.isEmpty()) return;
+        sc.setJobDescription(String.join("; ", unshown));
         sc.emptyRDD().count();
         sc.setJobDescription(null);
-        lastResult = null;
+        unshown.clear();
     }
 
     /**
-     * A job's description in the Spark UI's job list, with the last result: a description is fixed when the job
-     * is submitted, before its loss is known, so "step 12 (step 11: loss 4.2104)" shows step 11's loss on the
-     * job that follows it (no job of its own: a job, even over no partitions, costs the driver ~2 ms).
+     * A job's description in the Spark UI's job list, with the results not shown yet: a description is fixed when
+     * the job is submitted, before its loss is known, so "step 12 (step 11: loss 4.2104)" shows step 11's loss on
+     * the job that follows it (no job of its own: a job, even over no partitions, costs the driver ~2 ms). A step
+     * submitted a step ahead carries the loss of the step two before it ("step 12 (step 10: loss 4.2311)").
      */
     String jobDescription(String job) {
-        String d = lastResult == null ? job : job + " (" + lastResult + ")";
-        lastResult = null;
+        String d = unshown.isEmpty() ? job : job + " (" + String.join("; ", unshown) + ")";
+        unshown.clear();
         return d;
     }
 

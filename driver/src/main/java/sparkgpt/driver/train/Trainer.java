@@ -85,6 +85,9 @@ public final class Trainer {
         ExecutorMemory.Watch outOfMemory = new ExecutorMemory.Watch(sc); // one line, not retries, when an executor runs out
         boolean done = false;
         int first = start.firstStep();
+        // local mode, fp32 weights: each step's job is submitted one step ahead, over weights it waits for (NextStep)
+        boolean ahead = sc.isLocal() && !weightsBf16 && aggregation.submitsAhead(partitions);
+        NextStep next = null;
         try (MetricsLog metrics = MetricsLog.open(hadoop, cfg.output().outDir(), start.resumed() != null ? first : -1)) {
             StepLog log = new StepLog(sc, cfg, metrics, layout.flopsPerToken(), start.bestVal(), start.badInARow());
             for (int step = first; ; step++) {
@@ -101,12 +104,24 @@ public final class Trainer {
                 if (end) break;
                 double lr = cfg.schedule().learningRate(step);
 
-                // one distributed step: broadcast, per-partition gradients, their ordered sum
+                // one distributed step: broadcast, per-partition gradients, their ordered sum (a job submitted a
+                // step ahead has waited for its weights: they are written now)
                 log.stepStarted();
-                WeightBlocks weights = WeightBlocks.broadcast(sc, params, blockFloats, weightsBf16);
+                NextStep submitted = next;
+                WeightBlocks weights;
+                Aggregation.Pending job;
+                if (submitted != null) {
+                    weights = submitted.start();
+                    job = submitted.job();
+                } else {
+                    weights = WeightBlocks.broadcast(sc, params, blockFloats, weightsBf16);
+                    sc.setJobDescription(log.jobDescription("step " + (step + 1)));
+                    job = aggregation.submit(trainWindows, GradientStep.train(weights, plan, step));
+                }
                 log.broadcastDone();
-                sc.setJobDescription(log.jobDescription("step " + (step + 1)));
-                Aggregation.Sum sum = aggregation.sum(trainWindows, GradientStep.train(weights, plan, step));
+                next = ahead && plain(step + 1, cfg, evaluate) ? NextStep.submit(sc, aggregation, trainWindows, params, plan,
+                        step + 1, log.jobDescription("step " + (step + 2))) : null;
+                Aggregation.Sum sum = job.await();
                 weights.destroy(); // its job is done; the update below may now write params
                 log.summed();
 
@@ -125,6 +140,7 @@ public final class Trainer {
         } catch (Exception e) {
             throw outOfMemory.rethrow(e);
         } finally {
+            if (next != null) next.abandon();
             outOfMemory.stop();
             // done: wait for the executors to drop the cached partitions, so the context stops after their replies (else
             // Spark logs "ERROR TransportResponseHandler: Still have 1 requests outstanding" when it closes a
@@ -132,6 +148,12 @@ public final class Trainer {
             trainWindows.unpersist(done);
             if (valWindows != null) valWindows.unpersist(done);
         }
+    }
+
+    /** Whether step is a training step with nothing before it (no eval, no checkpoint, not the end). */
+    private static boolean plain(int step, TrainConfig cfg, boolean evaluate) {
+        return step < cfg.schedule().maxSteps() && !(evaluate && due(step, cfg.output().evalInterval()))
+                && !due(step, cfg.output().ckptInterval());
     }
 
     /** Every interval steps (0: never, besides the end). */

@@ -66,6 +66,54 @@ class TrainTest {
         assertNotEquals(one.get(0), one.get(4)); // it did train
     }
 
+    /**
+     * Local mode submits each step's job while the previous step computes (NextStep); a checkpoint before every
+     * step (ckpt_interval = 1) leaves no step to submit ahead. Both give the same bits, and the listener shows
+     * that the first run did submit ahead (a job started while another was running) and the second did not.
+     */
+    @Test
+    void jobsSubmittedAStepAheadGiveTheSameBits() throws Exception {
+        Overlaps overlaps = new Overlaps();
+        sc.sc().addSparkListener(overlaps);
+        try {
+            Trainer.Result ahead = Trainer.train(sc, config("--max_steps=6", "--partitions=3", "--ckpt_interval=0"));
+            int aheadOverlaps = overlaps.take();
+            Trainer.Result inTurn = Trainer.train(sc, config("--max_steps=6", "--partitions=3", "--ckpt_interval=1"));
+            int inTurnOverlaps = overlaps.take();
+            assertEquals(ahead.losses(), inTurn.losses());
+            assertArrayEquals(ahead.params(), inTurn.params());
+            assertEquals(5, aheadOverlaps, "steps 2-6 submitted while the step before them ran");
+            assertEquals(0, inTurnOverlaps);
+        } finally {
+            sc.sc().removeSparkListener(overlaps);
+        }
+    }
+
+    /** Counts jobs that started while another job of the context was running. */
+    static final class Overlaps extends org.apache.spark.scheduler.SparkListener {
+        private int running, overlaps;
+
+        @Override
+        public synchronized void onJobStart(org.apache.spark.scheduler.SparkListenerJobStart job) {
+            if (running++ > 0) overlaps++;
+        }
+
+        @Override
+        public synchronized void onJobEnd(org.apache.spark.scheduler.SparkListenerJobEnd job) {
+            running--;
+        }
+
+        /** The count since the last take, once the listener has seen every event posted so far. */
+        int take() throws java.util.concurrent.TimeoutException {
+            sc.sc().listenerBus().waitUntilEmpty();
+            synchronized (this) {
+                int n = overlaps;
+                overlaps = 0;
+                return n;
+            }
+        }
+    }
+
     @Test
     void sameConfigGivesIdenticalLosses() {
         TrainConfig c = config("--max_steps=4", "--shuffle=true", "--partitions=3");
