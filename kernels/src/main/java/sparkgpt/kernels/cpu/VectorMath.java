@@ -1,4 +1,4 @@
-// exp and tanh on Vector API lanes from adds, multiplies and FMAs only, so that a result has the
+// exp on Vector API lanes from adds, multiplies and FMAs only, so that a result has the
 // same bits interpreted, C1- or C2-compiled: the library's EXP/TANH lanewise ops differ in the
 // last bit between the SVML intrinsic and the Java fallback, which broke run-to-run determinism.
 package sparkgpt.kernels.cpu;
@@ -37,13 +37,6 @@ final class VectorMath {
         IntVector twoK = ((IntVector) t.reinterpretAsInts()).sub(ROUND_BITS - 127).lanewise(
                 jdk.incubator.vector.VectorOperators.LSHL, 23);
         return y.mul((FloatVector) twoK.reinterpretAsFloats());
-    }
-
-    /** tanh(x) = sign(x) (1 - 2 / (e^{2|x|} + 1)); absolute error about 1e-7. */
-    static FloatVector tanh(FloatVector x) {
-        FloatVector e = exp(x.abs().mul(2f).min(40f));
-        FloatVector t = FloatVector.broadcast(S, 1f).sub(FloatVector.broadcast(S, 2f).div(e.add(1f)));
-        return t.blend(t.neg(), x.compare(jdk.incubator.vector.VectorOperators.LT, 0f));
     }
 
     /** Sum of the lanes in lane order (reduceLanes(ADD) leaves the order to the implementation). */
