@@ -55,7 +55,7 @@ final class ExecutorMemory {
     static void check(JavaSparkContext sc, GptConfig model, int microBatchSize, int perPartition, boolean backward,
                       boolean lend, boolean fp32Transfers, int partitions) {
         boolean inJvm = sc.isLocal() && fp32Transfers;
-        long direct = sc.getConf().getSizeAsBytes("spark.task.maxDirectResultSize", "1g");
+        long direct = sc.getConf().getSizeAsBytes("spark.task.maxDirectResultSize", "1m"); // Spark's default
         long p = new ParameterLayout(model).size();
         long driver = 0, granted;
         String setting;

@@ -44,12 +44,13 @@ public final class SparkSetup {
         setDefault(conf, "spark.kryo.unsafe", "true");                 // ~3x faster float[]
         setDefault(conf, "spark.kryoserializer.buffer.max", "2047m");  // results stream; one block (transfer_block_mb) at most in one piece
         setDefault(conf, "spark.kryoserializer.buffer", "16m");        // fewer regrowth copies for large results
-        // a gradient up to 128 MB comes straight back in the task's status message; a larger one through the
-        // block manager, which the driver fetches (to disk past spark.network.maxRemoteBlockSizeFetchToMem):
-        // sent directly, GPT-2 124M's 498 MB gradient took ~2.5 GB of executor heap in copies (the executor ran
-        // out of memory at 11 GB) and 14.9 s of a 35.4 s step; through the block manager 1.4 s of 14.5 s, in 9 GB
-        setDefault(conf, "spark.task.maxDirectResultSize", "128m");
-        setDefault(conf, "spark.rpc.message.maxSize", "256");          // MiB; above the largest direct result
+        // a gradient (a task result over 1 MB, Spark's default) goes through the executor's block manager, which the
+        // driver fetches (to disk past spark.network.maxRemoteBlockSizeFetchToMem), not in the task's status message:
+        // sent that way GPT-2 124M's 498 MB gradient took ~2.5 GB of executor heap in copies (the executor ran out of
+        // memory at 11 GB) and 14.9 s of a 35.4 s step, against 1.4 s of 14.5 s in 9 GB; and the bench model's 53 MB
+        // took 76-97 ms longer a step on two executors (3 alternating rounds, aggregation 310-410 against 213-330 ms)
+        setDefault(conf, "spark.task.maxDirectResultSize", "1m");
+        setDefault(conf, "spark.rpc.message.maxSize", "256");          // MiB; prepare's in-memory pieces ride in task descriptions
         setDefault(conf, "spark.driver.maxResultSize", "0");           // partitions x 4 x params bytes per step
         setDefault(conf, "spark.locality.wait", "0s");                 // a replacement executor gets tasks at once
         setDefault(conf, "spark.scheduler.minRegisteredResourcesRatio", "1.0");
