@@ -7,14 +7,10 @@ import org.apache.spark.api.java.JavaRDD;
 import sparkgpt.driver.data.TokenWindows;
 
 public interface Aggregation {
-    /** Runs step over every partition of windows; the sum of their partials: the flat gradient, losses and timings. */
-    default Sum sum(JavaRDD<TokenWindows> windows, GradientStep step) {
-        return submit(windows, step).await();
-    }
-
     /**
-     * Submits step's job and returns without waiting where {@link #submitsAhead} (the job's tasks may then wait
-     * for weights still being written); else runs it to the end first.
+     * Runs step over every partition of windows, whose partials {@link Pending#await} gives summed: the flat
+     * gradient, losses and timings. Returns without waiting for the job where {@link #submitsAhead} (its tasks
+     * may then wait for weights still being written); else once the job has ended.
      */
     Pending submit(JavaRDD<TokenWindows> windows, GradientStep step);
 

@@ -7,6 +7,9 @@ import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.apache.spark.TaskContext;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.broadcast.Broadcast;
 import sparkgpt.kernels.Parallel;
@@ -118,7 +121,7 @@ public final class WeightBlocks implements Serializable {
     /** Params promised by the driver, and whether they came. */
     private static final class Later {
         final float[] params;
-        final java.util.concurrent.CountDownLatch settled = new java.util.concurrent.CountDownLatch(1);
+        final CountDownLatch settled = new CountDownLatch(1);
         volatile boolean abandoned;
 
         Later(float[] params) {
@@ -137,9 +140,9 @@ public final class WeightBlocks implements Serializable {
      */
     public void awaitPublished() {
         if (inJvm == 0 || !(InJvm.get(inJvm, Object.class) instanceof Later later)) return;
-        org.apache.spark.TaskContext context = org.apache.spark.TaskContext.get();
+        TaskContext context = TaskContext.get();
         try {
-            while (!later.settled.await(10, java.util.concurrent.TimeUnit.MILLISECONDS)) {
+            while (!later.settled.await(10, TimeUnit.MILLISECONDS)) {
                 if (context != null) context.killTaskIfInterrupted();
             }
         } catch (InterruptedException e) {
