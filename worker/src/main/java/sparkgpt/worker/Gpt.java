@@ -49,6 +49,11 @@ public final class Gpt implements AutoCloseable {
         return paramBuf;
     }
 
+    /** Whether the kernels read the host parameter buffer itself (cpu), so that it may fill while they run. */
+    public boolean paramsOnHost() {
+        return backend.device().startsWith("cpu");
+    }
+
     /** Tells the backend that the host parameters changed (after an update or a load). */
     public void paramsChanged() {
         backend.uploadParams();
@@ -120,6 +125,17 @@ public final class Gpt implements AutoCloseable {
      * sampling and tests: read them with {@link #logits()}) and returns NaN.
      */
     public float forward(int[] in, int[] tgt, int off) {
+        return forward(in, tgt, off, floats -> {});
+    }
+
+    /**
+     * Forward with the parameters still arriving: paramsReady(n) returns once floats [0, n) of the parameter
+     * buffer are in place. It is called before the embeddings, before each layer and before the final
+     * LayerNorm and head, with the end of what each reads (the layout is in that order), so a layer runs while
+     * later layers' weights are still on their way. Only for a backend that reads the host buffer in place
+     * ({@link #paramsOnHost}).
+     */
+    public float forward(int[] in, int[] tgt, int off, java.util.function.LongConsumer paramsReady) {
         int B = batchSize, T = config.blockSize(), C = config.nEmbd(), NH = config.nHead(),
                 L = config.nLayer(), V = config.vocabSize();
         int N = B * T;
@@ -137,8 +153,10 @@ public final class Gpt implements AutoCloseable {
         ParameterLayout p = params;
         ActivationLayout a = acts;
         int btc = N * C;
+        paramsReady.accept(L > 0 ? p.ln1w[0] : p.lnfw);
         backend.encoderForward(a.encoded, p.wte, p.wpe, B, T, C);
         for (int l = 0; l < L; l++) {
+            paramsReady.accept(l + 1 < L ? p.ln1w[l + 1] : p.lnfw);
             ActivationLayout.Layer x = a.layer(l);
             backend.layernormForward(x.ln1(), x.ln1Mean(), x.ln1Rstd(), x.residual(), p.ln1w[l], p.ln1b[l], N, C);
             backend.matmulForward(x.qkv(), x.ln1(), p.qkvw[l], p.qkvb[l], N, C, 3 * C, false);
@@ -152,6 +170,7 @@ public final class Gpt implements AutoCloseable {
             backend.residualForward(x.residual3(), x.residual2(), a.proj, btc);
         }
         int last = a.residual3 + (L - 1) * btc;
+        paramsReady.accept(p.size());
         backend.layernormForward(a.lnf, a.lnfMean, a.lnfRstd, last, p.lnfw, p.lnfb, N, C);
         backend.matmulForward(a.logits, a.lnf, p.wte, -1, N, C, V, true);
         if (tgt == null) return Float.NaN;

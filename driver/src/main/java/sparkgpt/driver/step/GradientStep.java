@@ -149,10 +149,17 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenWind
         Runnable giveBack = WorkerRuntime.giveBackOnce(key, model);
         long t0 = System.nanoTime();
         boolean lent = false;
+        WeightBlocks.Arrival arrival = null;
         try {
             if (backward) Straggler.delay();
-            weights.copyInto(model.parameters()); // fetches each block broadcast
-            model.paramsChanged();
+            // the blocks arrive in the order the forward pass reads them: on the cpu backend the first micro-batch's
+            // forward starts at once and waits per layer; a device gets them all first
+            arrival = weights.fetchInto(model.parameters());
+            if (!model.paramsOnHost()) {
+                arrival.await(model.parameters().length);
+                model.paramsChanged();
+            }
+            WeightBlocks.Arrival weightsIn = arrival;
             long t1 = System.nanoTime();
             model.zeroGrad();
             int[] inputs = new int[m * T], targets = new int[m * T];
@@ -179,7 +186,7 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenWind
                 }
                 long f0 = System.nanoTime();
                 dataNanos += f0 - d0;
-                model.forward(inputs, targets, 0);
+                model.forward(inputs, targets, 0, weightsIn::await);
                 float[] losses = model.losses();
                 long f1 = System.nanoTime();
                 for (int i = 0; i < m * T; i++) lossSum += losses[i];
@@ -193,8 +200,10 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenWind
             boolean lend = backward && plan.lend();
             float[][] grads = backward && !lend ? blocks(model.gradients(), plan.blockFloats()) : null;
             long t2 = System.nanoTime();
-            Partial out = new Partial(p, lossSum, grads, (t2 - t1) / 1_000_000, (t1 - t0) / 1_000_000,
-                    forwardNanos / 1_000_000, backwardNanos / 1_000_000);
+            // the time the first forward waited for weights counts as fetching them, not as forward
+            long waited = arrival.waitedNanos;
+            Partial out = new Partial(p, lossSum, grads, (t2 - t1 - waited) / 1_000_000, (t1 - t0 + waited) / 1_000_000,
+                    (forwardNanos - waited) / 1_000_000, backwardNanos / 1_000_000);
             out.bf16 = plan.bf16();
             out.device = model.device();
             out.dataNanos = dataNanos;
@@ -209,6 +218,8 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenWind
             }
             return List.of(out).iterator();
         } finally {
+            // a fetch still writing into the model's buffer (a failed or killed task) ends before the model goes back
+            if (arrival != null) arrival.settle(model.parameters().length);
             if (!lent) giveBack.run();
         }
     }

@@ -34,15 +34,36 @@ public final class WeightBlocks implements Serializable {
     /** Floats in all. */
     public final int size;
     private final List<Broadcast<?>> blocks;
+    /** Where each broadcast block starts in the flat vector, and (last) the end: blocks.size() + 1 entries. */
+    private final long[] starts;
 
     /** Local mode: the {@link InJvm} handle of the driver's params (the tasks run in this JVM); 0: broadcasts. */
     private final long inJvm;
 
-    private WeightBlocks(int blockFloats, int size, List<Broadcast<?>> blocks, long inJvm) {
+    private WeightBlocks(int blockFloats, int size, List<Broadcast<?>> blocks, long[] starts, long inJvm) {
         this.blockFloats = blockFloats;
         this.size = size;
         this.blocks = blocks;
+        this.starts = starts;
         this.inJvm = inJvm;
+    }
+
+    /** How many blocks {@link #broadcast} cuts size floats into, at cuts and every blockFloats between. */
+    public static int blocksOf(long size, int blockFloats, long... cuts) {
+        return starts(size, blockFloats, cuts).length - 1;
+    }
+
+    /** Block starts for size floats: cut at every one of cuts (ascending, inside (0, size)) and every blockFloats between. */
+    static long[] starts(long size, int blockFloats, long... cuts) {
+        List<Long> out = new ArrayList<>();
+        long from = 0;
+        for (int c = 0; c <= cuts.length; c++) {
+            long to = c < cuts.length ? cuts[c] : size;
+            for (long at = from; at < to; at += blockFloats) out.add(at);
+            from = Math.max(from, to);
+        }
+        out.add(size);
+        return out.stream().mapToLong(Long::longValue).toArray();
     }
 
 
@@ -74,29 +95,34 @@ public final class WeightBlocks implements Serializable {
      * cores); params itself is not changed and may change once this returns.
      */
     public static WeightBlocks broadcast(JavaSparkContext sc, float[] params, int blockFloats, boolean bf16) {
-        int n = count(params.length, blockFloats);
+        return broadcast(sc, params, blockFloats, bf16, new long[0]);
+    }
+
+    /**
+     * Also cut at cuts (ascending offsets): a training step cuts where each layer's weights start, in the order
+     * the forward pass reads them, so an executor computes layer l while later layers still arrive
+     * ({@link #fetchInto}).
+     */
+    public static WeightBlocks broadcast(JavaSparkContext sc, float[] params, int blockFloats, boolean bf16, long[] cuts) {
+        long[] starts = starts(params.length, blockFloats, cuts);
+        int n = starts.length - 1;
         List<Broadcast<?>> list = new ArrayList<>(n);
         if (sc.isLocal() && !bf16) {
             // local mode: the tasks run in this JVM and read params where they are; a broadcast would serialize
             // them into pieces every step for executors that do not exist (~1.5 ms/MB here)
-            return new WeightBlocks(blockFloats, params.length, list, InJvm.put(params));
+            return new WeightBlocks(blockFloats, params.length, list, starts, InJvm.put(params));
         }
-        if (bf16) {
-            for (int k = 0; k < n; k++) {
-                int from = (int) offset(k, blockFloats), len = length(k, params.length, blockFloats);
+        for (int k = 0; k < n; k++) {
+            int from = (int) starts[k], len = (int) (starts[k + 1] - starts[k]);
+            if (bf16) {
                 short[] bits = new short[len];
                 Parallel.parallelFor(len, (lo, hi) -> BFloat16.toBits(params, from + lo, bits, lo, hi - lo));
                 list.add(sc.broadcast(bits));
-            }
-        } else if (n == 1) {
-            list.add(sc.broadcast(params));
-        } else {
-            for (int k = 0; k < n; k++) {
-                int from = (int) offset(k, blockFloats);
-                list.add(sc.broadcast(Arrays.copyOfRange(params, from, from + length(k, params.length, blockFloats))));
+            } else {
+                list.add(sc.broadcast(n == 1 ? params : Arrays.copyOfRange(params, from, from + len)));
             }
         }
-        return new WeightBlocks(blockFloats, params.length, list, 0);
+        return new WeightBlocks(blockFloats, params.length, list, starts, 0);
     }
 
     /**
@@ -105,7 +131,8 @@ public final class WeightBlocks implements Serializable {
      * change until {@link #destroy}.
      */
     public static WeightBlocks later(float[] params, int blockFloats) {
-        return new WeightBlocks(blockFloats, params.length, List.of(), InJvm.put(new Later(params)));
+        return new WeightBlocks(blockFloats, params.length, List.of(), starts(params.length, blockFloats),
+                InJvm.put(new Later(params)));
     }
 
     /** The params a {@link #later} handle stands for are written: its tasks go on. */
@@ -153,7 +180,7 @@ public final class WeightBlocks implements Serializable {
     }
 
     public int blocks() {
-        return inJvm != 0 ? count(size, blockFloats) : blocks.size();
+        return starts.length - 1;
     }
 
     /** Fetches every block (on an executor) and copies it into the model's flat buffer (bf16: expanded to fp32). */
@@ -166,14 +193,112 @@ public final class WeightBlocks implements Serializable {
             System.arraycopy(params instanceof Later later ? later.params : (float[]) params, 0, into, 0, size);
             return;
         }
-        for (int k = 0; k < blocks.size(); k++) {
-            int at = (int) offset(k, blockFloats);
-            Object b = blocks.get(k).value();
-            if (b instanceof short[] bits) {
-                Parallel.parallelFor(bits.length, (lo, hi) -> BFloat16.toFloats(bits, lo, into, at + lo, hi - lo));
-            } else {
-                float[] f = (float[]) b;
-                System.arraycopy(f, 0, into, at, f.length);
+        for (int k = 0; k < blocks.size(); k++) copyBlock(k, into);
+    }
+
+    private void copyBlock(int k, float[] into) {
+        int at = (int) starts[k];
+        Object b = blocks.get(k).value();
+        if (b instanceof short[] bits) {
+            Parallel.parallelFor(bits.length, (lo, hi) -> BFloat16.toFloats(bits, lo, into, at + lo, hi - lo));
+        } else {
+            float[] f = (float[]) b;
+            System.arraycopy(f, 0, into, at, f.length);
+        }
+    }
+
+    /**
+     * On an executor: fetches the blocks in order on a thread of their own, copying each into into, and returns at
+     * once; {@link Arrival#await} waits until a prefix of into is there. In this JVM's local mode, a plain copy.
+     */
+    public Arrival fetchInto(float[] into) {
+        if (inJvm != 0 || blocks.size() == 1) {
+            copyInto(into);
+            return new Arrival(size);
+        }
+        if (into.length != size) {
+            throw new IllegalArgumentException("parameter vector has " + size + " floats, model expects " + into.length);
+        }
+        Arrival arrival = new Arrival(0);
+        FETCH.execute(() -> {
+            try {
+                for (int k = 0; k < blocks.size(); k++) {
+                    copyBlock(k, into);
+                    arrival.arrived(starts[k + 1]);
+                }
+            } catch (Throwable t) {
+                arrival.failed(t);
+            }
+        });
+        return arrival;
+    }
+
+    /** One thread per executor JVM that fetches weight blocks (one task's at a time per executor). */
+    private static final java.util.concurrent.ExecutorService FETCH = java.util.concurrent.Executors.newCachedThreadPool(r -> {
+        Thread t = new Thread(r, "sparkgpt-weights");
+        t.setDaemon(true);
+        return t;
+    });
+
+    /** How much of a parameter vector has arrived: floats [0, arrived) are in place. */
+    public static final class Arrival {
+        private long arrived;
+        private Throwable failure;
+        /** Time the task spent in {@link #await} (the fetch it did not hide behind compute). */
+        public long waitedNanos;
+
+        Arrival(long arrived) {
+            this.arrived = arrived;
+        }
+
+        synchronized void arrived(long floats) {
+            arrived = floats;
+            notifyAll();
+        }
+
+        synchronized void failed(Throwable t) {
+            failure = t;
+            notifyAll();
+        }
+
+        /** Waits until the fetch has ended, fetched or failed (before the buffer it writes may be reused). */
+        public synchronized void settle(long size) {
+            while (arrived < size && failure == null) {
+                try {
+                    wait(10);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return;
+                }
+            }
+        }
+
+        /** Waits until floats [0, floats) are in place; a failed fetch is thrown here. */
+        public synchronized void await(long floats) {
+            if (arrived >= floats) return;
+            long w0 = System.nanoTime();
+            try {
+                awaitUntil(floats);
+            } finally {
+                waitedNanos += System.nanoTime() - w0;
+            }
+        }
+
+        private void awaitUntil(long floats) {
+            while (arrived < floats && failure == null) {
+                try {
+                    wait(10);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new IllegalStateException("interrupted while the weights arrive", e);
+                }
+                TaskContext context = TaskContext.get();
+                if (context != null) context.killTaskIfInterrupted();
+            }
+            if (arrived < floats) {
+                if (failure instanceof RuntimeException r) throw r;
+                if (failure instanceof Error e) throw e;
+                throw new IllegalStateException("fetching the weights failed: " + failure, failure);
             }
         }
     }

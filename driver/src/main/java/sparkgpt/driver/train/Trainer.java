@@ -88,6 +88,7 @@ public final class Trainer {
         // local mode, fp32 weights: each step's job is submitted one step ahead, over weights it waits for (NextStep)
         boolean ahead = sc.isLocal() && !weightsBf16 && aggregation.submitsAhead(partitions);
         NextStep next = null;
+        long[] layerStarts = layerStarts(layout);
         try (MetricsLog metrics = MetricsLog.open(hadoop, cfg.output().outDir(), start.resumed() != null ? first : -1)) {
             StepLog log = new StepLog(sc, cfg, metrics, layout.flopsPerToken(), start.bestVal(), start.badInARow());
             for (int step = first; ; step++) {
@@ -114,7 +115,7 @@ public final class Trainer {
                     weights = submitted.start();
                     job = submitted.job();
                 } else {
-                    weights = WeightBlocks.broadcast(sc, params, blockFloats, weightsBf16);
+                    weights = WeightBlocks.broadcast(sc, params, blockFloats, weightsBf16, layerStarts);
                     sc.setJobDescription(log.jobDescription("step " + (step + 1)));
                     job = aggregation.submit(trainWindows, GradientStep.train(weights, plan, step));
                 }
@@ -148,6 +149,19 @@ public final class Trainer {
             trainWindows.unpersist(done);
             if (valWindows != null) valWindows.unpersist(done);
         }
+    }
+
+    /**
+     * Where each layer's weights start, and the final LayerNorm's: a step's weights go out in blocks cut there (and
+     * still at most transfer_block_mb), in the order the forward pass reads them, so an executor's first forward
+     * runs while later layers arrive (WeightBlocks.fetchInto).
+     */
+    static long[] layerStarts(ParameterLayout layout) {
+        int L = layout.ln1w.length;
+        long[] starts = new long[L + 1];
+        for (int l = 0; l < L; l++) starts[l] = layout.ln1w[l];
+        starts[L] = layout.lnfw;
+        return starts;
     }
 
     /** Whether step is a training step with nothing before it (no eval, no checkpoint, not the end). */
@@ -199,10 +213,12 @@ public final class Trainer {
                 cfg.optimizer().optimizer());
         int blockFloats = cfg.transfer().blockFloats();
         int blocks = WeightBlocks.count(layout.size(), blockFloats), blockSize = Math.min(blockFloats, layout.size());
+        int weightBlocks = WeightBlocks.blocksOf(layout.size(), blockFloats, layerStarts(layout));
         boolean weightsBf16 = cfg.transfer().weightDtype().equals("bf16");
-        System.out.printf(Locale.ROOT, "transfer: %d block(s) of up to %,d floats (%.3g MB), aggregation %s, weights %s%s,"
-                        + " gradients %s%n", blocks, blockSize, blockSize * 4 / 1048576.0, aggregation.describe(),
-                cfg.transfer().weightDtype(), weightsBf16 ? " (eval: fp32)" : "", cfg.transfer().gradDtype());
+        System.out.printf(Locale.ROOT, "transfer: %d block(s) of up to %,d floats (%.3g MB), aggregation %s, weights %s%s"
+                        + " in %d block(s) cut at each layer, gradients %s%n", blocks, blockSize, blockSize * 4 / 1048576.0,
+                aggregation.describe(), cfg.transfer().weightDtype(), weightsBf16 ? " (eval: fp32)" : "", weightBlocks,
+                cfg.transfer().gradDtype());
     }
 
     /**

@@ -1,5 +1,6 @@
 // A GPT-2 XL-sized model (1.5B parameters, 6.2 GB of fp32) travels and is checkpointed without any
-// object of 2 GB or more: planned here from its layout, without allocating it.
+// object of 2 GB or more: planned here from its layout, without allocating it. And the weights' blocks,
+// cut at each layer, feed a forward pass that runs while they arrive.
 package sparkgpt.driver.step;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -49,5 +50,60 @@ class TransferPlanTest {
         assertEquals(4L * xl.size(), offsets[last] + bytes[last]);
         assertEquals(6_230_444_800L, offsets[last] + bytes[last]);
         assertTrue(offsets[last] > Integer.MAX_VALUE, "offsets past 2^31 bytes");
+    }
+
+    @Test
+    void weightBlocksStartAtEveryCutAndStayUnderTheBlockSize() {
+        assertArrayEquals(new long[] {0, 10, 40, 50, 80, 100}, WeightBlocks.starts(100, 30, 10, 50));
+        assertArrayEquals(new long[] {0, 30, 60, 90, 100}, WeightBlocks.starts(100, 30));
+    }
+
+    /**
+     * A forward pass whose weights arrive layer by layer, in the order the blocks are fetched, waits for each
+     * layer's and computes what it computes with every weight in place.
+     */
+    @Test
+    void aForwardOverArrivingWeightsWaitsPerLayerAndGivesTheSameLoss() throws Exception {
+        GptConfig cfg = new GptConfig(3, 2, 32, 16, 67);
+        int[] in = new int[2 * 16], tg = new int[2 * 16];
+        java.util.Random r = new java.util.Random(3);
+        for (int i = 0; i < in.length; i++) {
+            in[i] = r.nextInt(67);
+            tg[i] = r.nextInt(67);
+        }
+        try (sparkgpt.worker.Gpt whole = new sparkgpt.worker.Gpt(cfg, 2, new sparkgpt.kernels.cpu.CpuBackend());
+             sparkgpt.worker.Gpt arriving = new sparkgpt.worker.Gpt(cfg, 2, new sparkgpt.kernels.cpu.CpuBackend())) {
+            whole.initialize(1);
+            float expected = whole.forward(in, tg, 0);
+            ParameterLayout layout = whole.params;
+            long[] starts = WeightBlocks.starts(layout.size(), 1 << 20, layout.ln1w[0], layout.ln1w[1], layout.ln1w[2],
+                    layout.lnfw);
+            float[] source = whole.parameters(), into = arriving.parameters();
+            java.util.Arrays.fill(into, Float.NaN); // a layer read before its weights came would make the loss NaN
+            WeightBlocks.Arrival arrival = new WeightBlocks.Arrival(0);
+            java.util.List<Long> asked = new java.util.ArrayList<>();
+            Thread fetch = new Thread(() -> {
+                for (int k = 0; k + 1 < starts.length; k++) {
+                    try {
+                        Thread.sleep(20);
+                    } catch (InterruptedException e) {
+                        return;
+                    }
+                    System.arraycopy(source, (int) starts[k], into, (int) starts[k], (int) (starts[k + 1] - starts[k]));
+                    arrival.arrived(starts[k + 1]);
+                }
+            });
+            fetch.start();
+            float loss = arriving.forward(in, tg, 0, n -> {
+                asked.add(n);
+                arrival.await(n);
+            });
+            fetch.join();
+            assertEquals(expected, loss);
+            // before the embeddings (up to layer 0), before each layer (up to the next one), before the head
+            assertEquals(java.util.List.of((long) layout.ln1w[0], (long) layout.ln1w[1], (long) layout.ln1w[2],
+                    (long) layout.lnfw, (long) layout.size()), asked);
+            assertTrue(arrival.waitedNanos > 0, "the forward pass started before its weights were there");
+        }
     }
 }
