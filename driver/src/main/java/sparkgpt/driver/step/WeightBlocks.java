@@ -8,6 +8,8 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import org.apache.spark.TaskContext;
 import org.apache.spark.api.java.JavaSparkContext;
@@ -233,8 +235,8 @@ public final class WeightBlocks implements Serializable {
         return arrival;
     }
 
-    /** One thread per executor JVM that fetches weight blocks (one task's at a time per executor). */
-    private static final java.util.concurrent.ExecutorService FETCH = java.util.concurrent.Executors.newCachedThreadPool(r -> {
+    /** The threads that fetch weight blocks beside the tasks computing on them (one per task fetching). */
+    private static final ExecutorService FETCH = Executors.newCachedThreadPool(r -> {
         Thread t = new Thread(r, "sparkgpt-weights");
         t.setDaemon(true);
         return t;

@@ -5,8 +5,14 @@ package sparkgpt.driver.step;
 
 import static org.junit.jupiter.api.Assertions.*;
 
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
 import org.junit.jupiter.api.Test;
 import sparkgpt.driver.config.TransferConfig;
+import sparkgpt.kernels.cpu.CpuBackend;
+import sparkgpt.worker.Gpt;
 import sparkgpt.worker.GptConfig;
 import sparkgpt.worker.ParameterLayout;
 import sparkgpt.worker.io.SafeTensors;
@@ -66,22 +72,21 @@ class TransferPlanTest {
     void aForwardOverArrivingWeightsWaitsPerLayerAndGivesTheSameLoss() throws Exception {
         GptConfig cfg = new GptConfig(3, 2, 32, 16, 67);
         int[] in = new int[2 * 16], tg = new int[2 * 16];
-        java.util.Random r = new java.util.Random(3);
+        Random r = new Random(3);
         for (int i = 0; i < in.length; i++) {
             in[i] = r.nextInt(67);
             tg[i] = r.nextInt(67);
         }
-        try (sparkgpt.worker.Gpt whole = new sparkgpt.worker.Gpt(cfg, 2, new sparkgpt.kernels.cpu.CpuBackend());
-             sparkgpt.worker.Gpt arriving = new sparkgpt.worker.Gpt(cfg, 2, new sparkgpt.kernels.cpu.CpuBackend())) {
+        try (Gpt whole = new Gpt(cfg, 2, new CpuBackend()); Gpt arriving = new Gpt(cfg, 2, new CpuBackend())) {
             whole.initialize(1);
             float expected = whole.forward(in, tg, 0);
             ParameterLayout layout = whole.params;
             long[] starts = WeightBlocks.starts(layout.size(), 1 << 20, layout.ln1w[0], layout.ln1w[1], layout.ln1w[2],
                     layout.lnfw);
             float[] source = whole.parameters(), into = arriving.parameters();
-            java.util.Arrays.fill(into, Float.NaN); // a layer read before its weights came would make the loss NaN
+            Arrays.fill(into, Float.NaN); // a layer read before its weights came would make the loss NaN
             WeightBlocks.Arrival arrival = new WeightBlocks.Arrival(0);
-            java.util.List<Long> asked = new java.util.ArrayList<>();
+            List<Long> asked = new ArrayList<>();
             Thread fetch = new Thread(() -> {
                 for (int k = 0; k + 1 < starts.length; k++) {
                     try {
@@ -101,7 +106,7 @@ class TransferPlanTest {
             fetch.join();
             assertEquals(expected, loss);
             // before the embeddings (up to layer 0), before each layer (up to the next one), before the head
-            assertEquals(java.util.List.of((long) layout.ln1w[0], (long) layout.ln1w[1], (long) layout.ln1w[2],
+            assertEquals(List.of((long) layout.ln1w[0], (long) layout.ln1w[1], (long) layout.ln1w[2],
                     (long) layout.lnfw, (long) layout.size()), asked);
             assertTrue(arrival.waitedNanos > 0, "the forward pass started before its weights were there");
         }
