@@ -47,6 +47,12 @@ public interface Backend extends AutoCloseable {
     /** Host params -> device. After every weight update. */
     void uploadParams();
 
+    /**
+     * Whether the ops read the host params array itself (uploadParams does nothing), so that it may still be
+     * filling while they run: the cpu backend. A device reads its own copy.
+     */
+    boolean readsHostParams();
+
     /** Host inputs and targets -> device. Before each micro-batch. */
     void uploadBatch();
 

@@ -51,7 +51,7 @@ public final class Gpt implements AutoCloseable {
 
     /** Whether the kernels read the host parameter buffer itself (cpu), so that it may fill while they run. */
     public boolean paramsOnHost() {
-        return backend.device().startsWith("cpu");
+        return backend.readsHostParams();
     }
 
     /** Tells the backend that the host parameters changed (after an update or a load). */

@@ -7,10 +7,8 @@ import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.TimeUnit;
 import org.apache.spark.TaskContext;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.broadcast.Broadcast;
@@ -31,8 +29,6 @@ import sparkgpt.kernels.Parallel;
  * does with the parameters it gathers. Block boundaries do not change the bits (rounding is per value).
  */
 public final class WeightBlocks implements Serializable {
-    /** Floats per block (the last block may be shorter). */
-    public final int blockFloats;
     /** Floats in all. */
     public final int size;
     private final List<Broadcast<?>> blocks;
@@ -42,8 +38,7 @@ public final class WeightBlocks implements Serializable {
     /** Local mode: the {@link InJvm} handle of the driver's params (the tasks run in this JVM); 0: broadcasts. */
     private final long inJvm;
 
-    private WeightBlocks(int blockFloats, int size, List<Broadcast<?>> blocks, long[] starts, long inJvm) {
-        this.blockFloats = blockFloats;
+    private WeightBlocks(int size, List<Broadcast<?>> blocks, long[] starts, long inJvm) {
         this.size = size;
         this.blocks = blocks;
         this.starts = starts;
@@ -67,7 +62,6 @@ public final class WeightBlocks implements Serializable {
         out.add(size);
         return out.stream().mapToLong(Long::longValue).toArray();
     }
-
 
     /** Blocks needed for size floats. */
     public static int count(long size, int blockFloats) {
@@ -112,7 +106,7 @@ public final class WeightBlocks implements Serializable {
         if (sc.isLocal() && !bf16) {
             // local mode: the tasks run in this JVM and read params where they are; a broadcast would serialize
             // them into pieces every step for executors that do not exist (~1.5 ms/MB here)
-            return new WeightBlocks(blockFloats, params.length, list, starts, InJvm.put(params));
+            return new WeightBlocks(params.length, list, starts, InJvm.put(params));
         }
         for (int k = 0; k < n; k++) {
             int from = (int) starts[k], len = (int) (starts[k + 1] - starts[k]);
@@ -124,7 +118,7 @@ public final class WeightBlocks implements Serializable {
                 list.add(sc.broadcast(n == 1 ? params : Arrays.copyOfRange(params, from, from + len)));
             }
         }
-        return new WeightBlocks(blockFloats, params.length, list, starts, 0);
+        return new WeightBlocks(params.length, list, starts, 0);
     }
 
     /**
@@ -133,52 +127,30 @@ public final class WeightBlocks implements Serializable {
      * change until {@link #destroy}.
      */
     public static WeightBlocks later(float[] params, int blockFloats) {
-        return new WeightBlocks(blockFloats, params.length, List.of(), starts(params.length, blockFloats),
-                InJvm.put(new Later(params)));
+        return new WeightBlocks(params.length, List.of(), starts(params.length, blockFloats),
+                InJvm.put(new Later(params, new Arrival(0))));
     }
 
     /** The params a {@link #later} handle stands for are written: its tasks go on. */
     public void publish() {
-        InJvm.get(inJvm, Later.class).settle(false);
+        InJvm.get(inJvm, Later.class).arrival.arrived(size);
     }
 
     /** The driver stopped before publishing: tasks waiting on a {@link #later} handle fail instead. */
     public void abandon() {
-        InJvm.get(inJvm, Later.class).settle(true);
+        InJvm.get(inJvm, Later.class).arrival.failed(
+                new IllegalStateException("the driver stopped before this step's weights were written"));
     }
 
-    /** Params promised by the driver, and whether they came. */
-    private static final class Later {
-        final float[] params;
-        final CountDownLatch settled = new CountDownLatch(1);
-        volatile boolean abandoned;
-
-        Later(float[] params) {
-            this.params = params;
-        }
-
-        void settle(boolean abandon) {
-            abandoned = abandon;
-            settled.countDown();
-        }
-    }
+    /** Params promised by the driver: all of them arrive at once when they are written. */
+    private record Later(float[] params, Arrival arrival) {}
 
     /**
      * In a task: returns once the weights can be read (at once unless they are a {@link #later} handle). A task
      * Spark kills while it waits stops; weights the driver abandoned fail the task.
      */
     public void awaitPublished() {
-        if (inJvm == 0 || !(InJvm.get(inJvm, Object.class) instanceof Later later)) return;
-        TaskContext context = TaskContext.get();
-        try {
-            while (!later.settled.await(10, TimeUnit.MILLISECONDS)) {
-                if (context != null) context.killTaskIfInterrupted();
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted while waiting for the step's weights", e);
-        }
-        if (later.abandoned) throw new IllegalStateException("the driver stopped before this step's weights were written");
+        if (inJvm != 0 && InJvm.get(inJvm, Object.class) instanceof Later later) later.arrival.await(size);
     }
 
     public int blocks() {
@@ -218,7 +190,7 @@ public final class WeightBlocks implements Serializable {
             copyInto(into);
             return new Arrival(size);
         }
-        if (into.length != size) {
+        if (into.length != size) { // checked before the fetch starts, as copyInto checks it
             throw new IllegalArgumentException("parameter vector has " + size + " floats, model expects " + into.length);
         }
         Arrival arrival = new Arrival(0);
@@ -265,42 +237,37 @@ public final class WeightBlocks implements Serializable {
 
         /** Waits until the fetch has ended, fetched or failed (before the buffer it writes may be reused). */
         public synchronized void settle(long size) {
-            while (arrived < size && failure == null) {
-                try {
-                    wait(10);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    return;
-                }
-            }
+            waitFor(size, false);
         }
 
-        /** Waits until floats [0, floats) are in place; a failed fetch is thrown here. */
+        /** Waits until floats [0, floats) are in place; a failed fetch is thrown here, and a killed task stops. */
         public synchronized void await(long floats) {
             if (arrived >= floats) return;
             long w0 = System.nanoTime();
             try {
-                awaitUntil(floats);
+                waitFor(floats, true);
             } finally {
                 waitedNanos += System.nanoTime() - w0;
-            }
-        }
-
-        private void awaitUntil(long floats) {
-            while (arrived < floats && failure == null) {
-                try {
-                    wait(10);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    throw new IllegalStateException("interrupted while the weights arrive", e);
-                }
-                TaskContext context = TaskContext.get();
-                if (context != null) context.killTaskIfInterrupted();
             }
             if (arrived < floats) {
                 if (failure instanceof RuntimeException r) throw r;
                 if (failure instanceof Error e) throw e;
                 throw new IllegalStateException("fetching the weights failed: " + failure, failure);
+            }
+        }
+
+        /** Until floats have arrived or the fetch failed; a task that polls for its kill (killable) stops when killed. */
+        private void waitFor(long floats, boolean killable) {
+            TaskContext context = killable ? TaskContext.get() : null;
+            while (arrived < floats && failure == null) {
+                try {
+                    wait(10);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    if (!killable) return;
+                    throw new IllegalStateException("interrupted while the weights arrive", e);
+                }
+                if (context != null) context.killTaskIfInterrupted();
             }
         }
     }

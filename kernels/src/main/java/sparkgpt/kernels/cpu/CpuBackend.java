@@ -36,6 +36,7 @@ public final class CpuBackend implements Backend {
 
     // the arrays are the device: nothing to move
     @Override public void uploadParams() {}
+    @Override public boolean readsHostParams() { return true; }
     @Override public void uploadBatch() {}
     @Override public void downloadLosses() {}
     @Override public void downloadGrads() {}

@@ -243,6 +243,11 @@ public final class OpenClBackend implements Backend {
     // ---- data movement: put() is queued until the next launch; get() copies now ----
 
     @Override
+    public boolean readsHostParams() {
+        return false;
+    }
+
+    @Override
     public void uploadParams() {
         kernel.put(kernel.params);
     }
