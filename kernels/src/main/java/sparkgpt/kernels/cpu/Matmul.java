@@ -14,10 +14,7 @@ final class Matmul {
                 acts, outOff, OC, false);
         if (bOff >= 0) {
             Parallel.parallelFor(N, (from, to) -> {
-                for (int n = from; n < to; n++) {
-                    int o = outOff + n * OC;
-                    for (int j = 0; j < OC; j++) acts[o + j] += params[bOff + j];
-                }
+                for (int n = from; n < to; n++) VectorRows.add(params, bOff, acts, outOff + n * OC, OC);
             });
         }
     }
@@ -37,12 +34,7 @@ final class Matmul {
             Sgemm.sgemm(true, false, C, OC, N, acts, inpOff, C, dacts, doutOff, OC, grads, dwOff, OC, true);
         }
         if (dbOff >= 0) {
-            Parallel.parallelFor(OC, (from, to) -> {
-                for (int n = 0; n < N; n++) {
-                    int d = doutOff + n * OC;
-                    for (int j = from; j < to; j++) grads[dbOff + j] += dacts[d + j];
-                }
-            });
+            VectorRows.addColumnSums(dacts, doutOff, N, OC, grads, dbOff);
         }
     }
 }

@@ -6,6 +6,7 @@ package sparkgpt.kernels.cpu;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
+import sparkgpt.kernels.Parallel;
 
 final class VectorRows {
     private VectorRows() {}
@@ -68,5 +69,51 @@ final class VectorRows {
         float sum = VectorMath.sumLanes(acc);
         for (; i < n; i++) sum += a[aOff + i] * b[bOff + i];
         return sum;
+    }
+
+    /** dst[dstOff .. dstOff+n) += src[srcOff .. srcOff+n). */
+    static void add(float[] src, int srcOff, float[] dst, int dstOff, int n) {
+        int i = 0;
+        for (; i + L <= n; i += L) {
+            FloatVector.fromArray(S, dst, dstOff + i).add(FloatVector.fromArray(S, src, srcOff + i)).intoArray(dst, dstOff + i);
+        }
+        for (; i < n; i++) dst[dstOff + i] += src[srcOff + i];
+    }
+
+    /**
+     * dst[dstOff + j] += sum over rows r of a[off + r * n + j], for j in [0, n), on the shared threads split by
+     * column. Each column's sum is added into dst row after row in order, four vectors of columns at a time in
+     * registers: the same additions in the same order whatever the thread count.
+     */
+    static void addColumnSums(float[] a, int off, int rows, int n, float[] dst, int dstOff) {
+        int vectors = n / L;
+        Parallel.parallelFor(vectors, (from, to) -> {
+            int v = from;
+            for (; v + 4 <= to; v += 4) {
+                int c = v * L;
+                FloatVector s0 = FloatVector.fromArray(S, dst, dstOff + c), s1 = FloatVector.fromArray(S, dst, dstOff + c + L),
+                        s2 = FloatVector.fromArray(S, dst, dstOff + c + 2 * L), s3 = FloatVector.fromArray(S, dst, dstOff + c + 3 * L);
+                for (int r = 0; r < rows; r++) {
+                    int o = off + r * n + c;
+                    s0 = s0.add(FloatVector.fromArray(S, a, o));
+                    s1 = s1.add(FloatVector.fromArray(S, a, o + L));
+                    s2 = s2.add(FloatVector.fromArray(S, a, o + 2 * L));
+                    s3 = s3.add(FloatVector.fromArray(S, a, o + 3 * L));
+                }
+                s0.intoArray(dst, dstOff + c);
+                s1.intoArray(dst, dstOff + c + L);
+                s2.intoArray(dst, dstOff + c + 2 * L);
+                s3.intoArray(dst, dstOff + c + 3 * L);
+            }
+            for (; v < to; v++) {
+                int c = v * L;
+                FloatVector s0 = FloatVector.fromArray(S, dst, dstOff + c);
+                for (int r = 0; r < rows; r++) s0 = s0.add(FloatVector.fromArray(S, a, off + r * n + c));
+                s0.intoArray(dst, dstOff + c);
+            }
+        });
+        for (int r = 0; r < rows; r++) { // the columns past the last whole vector
+            for (int j = vectors * L; j < n; j++) dst[dstOff + j] += a[off + r * n + j];
+        }
     }
 }
