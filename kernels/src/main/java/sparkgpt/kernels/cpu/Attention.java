@@ -3,6 +3,10 @@
 package sparkgpt.kernels.cpu;
 
 import java.util.Arrays;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
 import sparkgpt.kernels.Parallel;
 
 final class Attention {
@@ -11,6 +15,17 @@ final class Attention {
     // Rows are processed in blocks of TB: block [r0, r1) only needs columns [0, r1), so the GEMMs
     // skip most of the masked upper triangle (T=256: 640 of 1024 columns-per-row-block computed).
     static final int TB = 64;
+
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final int L = S.length();
+    /** Lane numbers 0, 1, ..., L - 1: lanes below r are {@code IOTA.lt(r)}. */
+    private static final FloatVector IOTA = FloatVector.fromArray(S, iota(), 0);
+
+    private static float[] iota() {
+        float[] a = new float[L];
+        for (int i = 0; i < L; i++) a[i] = i;
+        return a;
+    }
 
     // Per thread: the keys and values of one (b, h) packed once as GEMM B operands, reused by
     // every row block (packing them per block cost as much as the block's products).
@@ -72,6 +87,10 @@ final class Attention {
             int r1 = Math.min(T, r0 + TB);
             Sgemm.sgemmPackedB(false, r1 - r0, r1, hs, acts, q + r0 * C3, C3, kT, hs, pre, r0 * T, T, false);
         }
+        if (T % L == 0) {
+            for (int t = 0; t < T; t++) softmaxRow(pre, att, t * T, t + 1, T, scale, acts, stats + 2 * t, recompute);
+            return;
+        }
         for (int t = 0; t < T; t++) {
             int row = t * T;
             VectorRows.scale(pre, row, t + 1, scale);
@@ -89,6 +108,64 @@ final class Attention {
             VectorRows.scale(att, row, t + 1, rsum);
             Arrays.fill(att, row + t + 1, row + T, 0f);
         }
+    }
+
+    /**
+     * One causal row of {@link #probabilities} when T is a multiple of the vector length: the n = t + 1
+     * scores of the row are whole vectors with the lanes past n masked off (-inf for the max, 0 after the
+     * exp), so no element takes a scalar path. att[row + n .. row + T) = 0.
+     */
+    private static void softmaxRow(float[] pre, float[] att, int row, int n, int T, float scale, float[] acts,
+                                   int stats, boolean recompute) {
+        int last = (n - 1) / L * L; // offset of the row's last, partly valid vector
+        VectorMask<Float> valid = IOTA.lt((float) (n - last));
+        float max, rsum;
+        if (recompute) {
+            max = acts[stats];
+            rsum = acts[stats + 1];
+            for (int i = 0; i < last; i += L) {
+                VectorMath.exp(FloatVector.fromArray(S, pre, row + i).mul(scale).sub(max)).mul(rsum).intoArray(att, row + i);
+            }
+            VectorMath.exp(FloatVector.fromArray(S, pre, row + last).mul(scale).sub(max)).mul(rsum)
+                    .blend(0f, valid.not()).intoArray(att, row + last);
+        } else {
+            FloatVector m = FloatVector.fromArray(S, pre, row + last).mul(scale).blend(Float.NEGATIVE_INFINITY, valid.not());
+            for (int i = 0; i < last; i += L) m = m.max(FloatVector.fromArray(S, pre, row + i).mul(scale));
+            max = m.reduceLanes(VectorOperators.MAX);
+            FloatVector sum = FloatVector.zero(S);
+            for (int i = 0; i < last; i += L) {
+                FloatVector e = VectorMath.exp(FloatVector.fromArray(S, pre, row + i).mul(scale).sub(max));
+                e.intoArray(att, row + i);
+                sum = sum.add(e);
+            }
+            FloatVector e = VectorMath.exp(FloatVector.fromArray(S, pre, row + last).mul(scale).sub(max)).blend(0f, valid.not());
+            sum = sum.add(e);
+            rsum = 1f / VectorMath.sumLanes(sum);
+            e.mul(rsum).intoArray(att, row + last);
+            for (int i = 0; i < last; i += L) FloatVector.fromArray(S, att, row + i).mul(rsum).intoArray(att, row + i);
+            acts[stats] = max;
+            acts[stats + 1] = rsum;
+        }
+        Arrays.fill(att, row + last + L, row + T, 0f);
+    }
+
+    /**
+     * Softmax backward of one causal row in place, when T is a multiple of the vector length:
+     * datt[i] = att[i] (datt[i] - sum_j att[j] datt[j]) scale for i &lt; n, and 0 from n to T.
+     */
+    private static void softmaxBackwardRow(float[] att, float[] datt, int row, int n, int T, float scale) {
+        int last = (n - 1) / L * L;
+        VectorMask<Float> valid = IOTA.lt((float) (n - last));
+        FloatVector dl = FloatVector.fromArray(S, datt, row + last).blend(0f, valid.not());
+        FloatVector acc = FloatVector.zero(S);
+        for (int i = 0; i < last; i += L) acc = FloatVector.fromArray(S, att, row + i).fma(FloatVector.fromArray(S, datt, row + i), acc);
+        float dot = VectorMath.sumLanes(FloatVector.fromArray(S, att, row + last).fma(dl, acc));
+        for (int i = 0; i < last; i += L) {
+            FloatVector.fromArray(S, att, row + i).mul(FloatVector.fromArray(S, datt, row + i).sub(dot)).mul(scale)
+                    .intoArray(datt, row + i);
+        }
+        FloatVector.fromArray(S, att, row + last).mul(dl.sub(dot)).mul(scale).blend(0f, valid.not()).intoArray(datt, row + last);
+        Arrays.fill(datt, row + last + L, row + T, 0f);
     }
 
     // dqkv += ...; out is unused here (the cpu softmax backward takes sum(att * datt) row by row).
@@ -118,7 +195,8 @@ final class Attention {
                 Sgemm.sgemm(true, false, r1, hs, r1 - r0, att, r0 * T, T, dacts, dout + r0 * C, C, dacts, dv, C3, true);
             }
             // softmax backward, in place: dpre = att * (datt - sum(att * datt)), times the score scale
-            for (int t = 0; t < T; t++) {
+            for (int t = 0; T % L == 0 && t < T; t++) softmaxBackwardRow(att, datt, t * T, t + 1, T, scale);
+            for (int t = 0; T % L != 0 && t < T; t++) {
                 int row = t * T;
                 float dot = VectorRows.dot(att, row, datt, row, t + 1);
                 for (int t2 = 0; t2 <= t; t2++) {

@@ -1,4 +1,5 @@
-// The cpu attention (row-blocked GEMMs) against llm.c's plain loops, at a T spanning several blocks.
+// The cpu attention (row-blocked GEMMs) against llm.c's plain loops, at T spanning several blocks: one T
+// that is a multiple of the vector length (whole-vector softmax rows, masked last lanes) and one that is not.
 package sparkgpt.kernels.cpu;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -7,10 +8,15 @@ import java.util.Random;
 import org.junit.jupiter.api.Test;
 
 class AttentionTest {
-    static final int B = 2, T = 150, C = 24, NH = 3, HS = C / NH; // T: two full blocks of 64 and a ragged one
+    static final int B = 2, C = 24, NH = 3, HS = C / NH;
 
     @Test
     void forwardAndBackwardMatchPlainLoops() {
+        // 150: two full blocks of 64 and a ragged one, not a multiple of 16 or 8 lanes; 160: a multiple of both
+        for (int T : new int[] {150, 160}) forwardAndBackwardMatchPlainLoops(T);
+    }
+
+    private static void forwardAndBackwardMatchPlainLoops(int T) {
         Random r = new Random(3);
         int qkvN = B * T * 3 * C, statsN = 2 * B * NH * T, outN = B * T * C;
         // acts: [qkv | stats | out]
@@ -26,9 +32,9 @@ class AttentionTest {
         Attention.backward(dacts, 0, dout, acts, 0, stats, B, T, C, NH);
         double[] refOut = new double[outN], refDqkv = new double[qkvN];
         for (int i = 0; i < qkvN; i++) refDqkv[i] = dqkv0[i];
-        reference(acts, dacts, dout, refOut, refDqkv);
-        for (int i = 0; i < outN; i++) close("out", i, acts[out + i], refOut[i]);
-        for (int i = 0; i < qkvN; i++) close("dqkv", i, dacts[i], refDqkv[i]);
+        reference(T, acts, dacts, dout, refOut, refDqkv);
+        for (int i = 0; i < outN; i++) close("T=" + T + " out", i, acts[out + i], refOut[i]);
+        for (int i = 0; i < qkvN; i++) close("T=" + T + " dqkv", i, dacts[i], refDqkv[i]);
     }
 
     static void close(String what, int i, float got, double ref) {
@@ -36,7 +42,7 @@ class AttentionTest {
     }
 
     // llm.c attention_forward / attention_backward, in double
-    static void reference(float[] acts, float[] dacts, int doutOff, double[] out, double[] dqkv) {
+    static void reference(int T, float[] acts, float[] dacts, int doutOff, double[] out, double[] dqkv) {
         int C3 = 3 * C;
         double scale = 1 / Math.sqrt(HS);
         for (int b = 0; b < B; b++) {
