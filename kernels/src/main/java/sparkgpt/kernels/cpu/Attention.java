@@ -117,36 +117,45 @@ final class Attention {
      */
     private static void softmaxRow(float[] pre, float[] att, int row, int n, int T, float scale, float[] acts,
                                    int stats, boolean recompute) {
-        int last = (n - 1) / L * L; // offset of the row's last, partly valid vector
-        VectorMask<Float> valid = IOTA.lt((float) (n - last));
-        float max, rsum;
         if (recompute) {
-            max = acts[stats];
-            rsum = acts[stats + 1];
-            for (int i = 0; i < last; i += L) {
-                VectorMath.exp(FloatVector.fromArray(S, pre, row + i).mul(scale).sub(max)).mul(rsum).intoArray(att, row + i);
-            }
-            VectorMath.exp(FloatVector.fromArray(S, pre, row + last).mul(scale).sub(max)).mul(rsum)
-                    .blend(0f, valid.not()).intoArray(att, row + last);
+            recomputeRow(pre, att, row, n, scale, acts[stats], acts[stats + 1]);
         } else {
-            FloatVector m = FloatVector.fromArray(S, pre, row + last).mul(scale).blend(Float.NEGATIVE_INFINITY, valid.not());
-            for (int i = 0; i < last; i += L) m = m.max(FloatVector.fromArray(S, pre, row + i).mul(scale));
-            max = m.reduceLanes(VectorOperators.MAX);
-            FloatVector sum = FloatVector.zero(S);
-            for (int i = 0; i < last; i += L) {
-                FloatVector e = VectorMath.exp(FloatVector.fromArray(S, pre, row + i).mul(scale).sub(max));
-                e.intoArray(att, row + i);
-                sum = sum.add(e);
-            }
-            FloatVector e = VectorMath.exp(FloatVector.fromArray(S, pre, row + last).mul(scale).sub(max)).blend(0f, valid.not());
-            sum = sum.add(e);
-            rsum = 1f / VectorMath.sumLanes(sum);
-            e.mul(rsum).intoArray(att, row + last);
-            for (int i = 0; i < last; i += L) FloatVector.fromArray(S, att, row + i).mul(rsum).intoArray(att, row + i);
-            acts[stats] = max;
-            acts[stats + 1] = rsum;
+            float[] maxAndRsum = softmaxRow(pre, att, row, n, scale);
+            acts[stats] = maxAndRsum[0];
+            acts[stats + 1] = maxAndRsum[1];
         }
-        Arrays.fill(att, row + last + L, row + T, 0f);
+        Arrays.fill(att, row + (n - 1) / L * L + L, row + T, 0f);
+    }
+
+    // att[row .. row + n) = exp(pre * scale - max) * rsum, from the forward pass's max and rsum
+    private static void recomputeRow(float[] pre, float[] att, int row, int n, float scale, float max, float rsum) {
+        int last = (n - 1) / L * L; // offset of the row's last, partly valid vector
+        for (int i = 0; i < last; i += L) {
+            VectorMath.exp(FloatVector.fromArray(S, pre, row + i).mul(scale).sub(max)).mul(rsum).intoArray(att, row + i);
+        }
+        VectorMath.exp(FloatVector.fromArray(S, pre, row + last).mul(scale).sub(max)).mul(rsum)
+                .blend(0f, IOTA.lt((float) (n - last)).not()).intoArray(att, row + last);
+    }
+
+    // att[row .. row + n) = softmax(pre * scale); returns {max, 1/sum}
+    private static float[] softmaxRow(float[] pre, float[] att, int row, int n, float scale) {
+        int last = (n - 1) / L * L;
+        VectorMask<Float> invalid = IOTA.lt((float) (n - last)).not();
+        FloatVector m = FloatVector.fromArray(S, pre, row + last).mul(scale).blend(Float.NEGATIVE_INFINITY, invalid);
+        for (int i = 0; i < last; i += L) m = m.max(FloatVector.fromArray(S, pre, row + i).mul(scale));
+        float max = m.reduceLanes(VectorOperators.MAX);
+        FloatVector sum = FloatVector.zero(S);
+        for (int i = 0; i < last; i += L) {
+            FloatVector e = VectorMath.exp(FloatVector.fromArray(S, pre, row + i).mul(scale).sub(max));
+            e.intoArray(att, row + i);
+            sum = sum.add(e);
+        }
+        FloatVector e = VectorMath.exp(FloatVector.fromArray(S, pre, row + last).mul(scale).sub(max)).blend(0f, invalid);
+        sum = sum.add(e);
+        float rsum = 1f / VectorMath.sumLanes(sum);
+        e.mul(rsum).intoArray(att, row + last);
+        for (int i = 0; i < last; i += L) FloatVector.fromArray(S, att, row + i).mul(rsum).intoArray(att, row + i);
+        return new float[] {max, rsum};
     }
 
     /**
