@@ -113,12 +113,15 @@ public interface Backend extends AutoCloseable {
     /** Softmax over V, in place: logits (N,V) become probabilities; losses[i] = -log probs[i, targets[i]]. */
     void crossEntropyForward(int aLogits, int N, int V);
 
-    // ---- backward: every op ADDS into its gradient outputs, except crossEntropyBackward ----
+    // ---- backward: the parameter gradients are always ADDED to (micro-batches accumulate). Of the activation
+    // gradients, those with one writer in the model are overwritten (dlogits, matmul's dinp, attention's dqkv,
+    // GELU's dinp), so their buffers need no zeroing; LayerNorm's dinp is added to (the residual stream's
+    // gradient, which every layer's two LayerNorms add their share to). ----
 
     /** dlogits (N,V) = (probs - onehot(targets)) * dloss, overwriting; dloss is d(mean loss)/d(loss_i), e.g. 1/N. */
     void crossEntropyBackward(int dLogits, int aProbs, float dloss, int N, int V);
 
-    /** dinp += dout . W^T; dweight += inp^T . dout (or its transpose); dbias += sum over N of dout. */
+    /** dinp = dout . W^T, overwriting; dweight += inp^T . dout (or its transpose); dbias += sum over N of dout. */
     void matmulBackward(int dInp, int gWeight, int gBias, int dOut, int aInp, int pWeight,
                         int N, int C, int OC, boolean transposedWeight);
 
@@ -133,12 +136,12 @@ public interface Backend extends AutoCloseable {
     int attentionScratch(int B, int T, int C, int NH);
 
     /**
-     * Attention backward: dqkv (B,T,3C) += ..., the probabilities recomputed from qkv and stats;
+     * Attention backward: dqkv (B,T,3C) = ..., overwriting, the probabilities recomputed from qkv and stats;
      * out is the forward's output. scratch holds {@link #attentionScratch} floats, overwritten.
      */
     void attentionBackward(int dQkv, int dScratch, int dOut, int aQkv, int aOut, int aStats, int B, int T, int C, int NH);
 
-    /** dinp += GELU'(inp) * dout. */
+    /** dinp = GELU'(inp) * dout, overwriting. */
     void geluBackward(int dInp, int aInp, int dOut, int n);
 
     /** dwte[inputs[b,t]] += dout[b,t]; dwpe[t] += dout[b,t]. Race-free: no float atomics. */

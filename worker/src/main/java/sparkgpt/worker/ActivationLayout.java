@@ -74,8 +74,9 @@ public final class ActivationLayout {
      * Offsets into the gradient buffer of the backward pass (llm.c's train_gpt2.cu reuses its buffers the
      * same way). residual is the gradient of the residual stream: both inputs of a residual add get the
      * gradient of its output, so one buffer carries it from the last layer to the encoder, each
-     * LayerNorm backward adding its share. The gradients inside one layer (layer .. layer + layerSize)
-     * are zeroed and reused by every layer; lnf's gradient borrows ln1's slot before the first of them.
+     * LayerNorm backward adding its share. The gradients inside one layer (fchGelu .. ln1)
+     * are overwritten by each layer in turn (each has one writer, which overwrites: Backend), so they are
+     * never zeroed; lnf's gradient borrows ln1's slot before the first of them.
      *
      * <pre>
      *   residual (B,T,C)   fchGelu, fch (B,T,4C)   ln2, atty (B,T,C)   qkv (B,T,3C)   ln1 (B,T,C)
@@ -83,20 +84,18 @@ public final class ActivationLayout {
      * </pre>
      */
     public static final class Grads {
-        public final int residual, layer, fchGelu, fch, ln2, atty, qkv, ln1, layerSize, scratch, logits;
+        public final int residual, fchGelu, fch, ln2, atty, qkv, ln1, scratch, logits;
         private final int size;
 
         Grads(long btc, long btv, int attentionScratch) {
             long o = 0;
             residual = at(o); o += btc;
-            layer = at(o);
             fchGelu = at(o); o += 4 * btc;
             fch = at(o); o += 4 * btc;
             ln2 = at(o); o += btc;
             atty = at(o); o += btc;
             qkv = at(o); o += 3 * btc;
             ln1 = at(o); o += btc;
-            layerSize = at(o - layer);
             scratch = at(o); o += attentionScratch;
             logits = at(o); o += btv;
             size = at(o);

@@ -200,14 +200,15 @@ public final class Gpt implements AutoCloseable {
         ActivationLayout.Grads d = acts.grads;
         int btc = N * C;
 
-        backend.zeroGradActs(0, d.scratch);
+        // only the residual stream's gradient is added to (by every LayerNorm backward); the ops that write the
+        // other activation gradients overwrite them (Backend), so nothing else needs zeroing
+        backend.zeroGradActs(d.residual, btc);
         backend.crossEntropyBackward(d.logits, a.logits, dlossPerToken, N, V);
         backend.matmulBackward(d.ln1, p.wte, -1, d.logits, a.lnf, p.wte, N, C, V, true); // d.ln1 holds dlnf here
         int last = a.residual3 + (L - 1) * btc;
         backend.layernormBackward(d.residual, p.lnfw, p.lnfb, d.ln1, last, p.lnfw, a.lnfMean, a.lnfRstd, N, C);
         for (int l = L - 1; l >= 0; l--) {
             ActivationLayout.Layer x = a.layer(l);
-            backend.zeroGradActs(d.layer, d.layerSize);
             // residual3 = residual2 + fcproj: the gradient of both is d.residual's
             backend.matmulBackward(d.fchGelu, p.fcprojw[l], p.fcprojb[l], d.residual, x.fchGelu(), p.fcprojw[l], N, 4 * C, C, false);
             backend.geluBackward(d.fch, x.fch(), d.fchGelu, 4 * btc);

@@ -177,7 +177,7 @@ final class Attention {
         Arrays.fill(datt, row + last + L, row + T, 0f);
     }
 
-    // dqkv += ...; out is unused here (the cpu softmax backward takes sum(att * datt) row by row).
+    // dqkv = ... (overwritten); out is unused here (the cpu softmax backward takes sum(att * datt) row by row).
     // Parallel over (b, h): each pair owns its head's columns of dqkv, so there are no write races.
     static void backward(float[] dacts, int dqkvOff, int doutOff, float[] acts, int qkvOff, int statsOff,
                          int B, int T, int C, int NH) {
@@ -192,6 +192,10 @@ final class Attention {
             float[][] p = packed(Math.max(Sgemm.packedBSize(hs, T), Sgemm.packedBSize(T, hs)));
             float[][] s = scores(T);
             float[] att = s[1], datt = s[0]; // datt overwrites the recomputed scores, then becomes dpreatt
+            for (int t = 0; t < T; t++) { // dk and dv add up over the row blocks below: they start from 0
+                Arrays.fill(dacts, dk + t * C3, dk + t * C3 + hs, 0f);
+                Arrays.fill(dacts, dv + t * C3, dv + t * C3 + hs, 0f);
+            }
             Sgemm.packWholeB(true, hs, T, acts, k, C3, p[0]);   // k^T [hs, T]
             probabilities(acts, q, C3, p[0], hs, T, datt, att, statsOff + bh * T * 2, true);
             float[] vT = p[0], kp = p[1];
@@ -213,10 +217,10 @@ final class Attention {
                 }
                 Arrays.fill(datt, row + t + 1, row + T, 0f);
             }
-            // dq[r0:r1] += dpre[r0:r1, 0:r1] . k[0:r1];  dk[0:r1] += dpre[r0:r1, 0:r1]^T . q[r0:r1]
+            // dq[r0:r1] = dpre[r0:r1, 0:r1] . k[0:r1];  dk[0:r1] += dpre[r0:r1, 0:r1]^T . q[r0:r1]
             for (int r0 = 0; r0 < T; r0 += TB) {
                 int r1 = Math.min(T, r0 + TB);
-                Sgemm.sgemmPackedB(false, r1 - r0, hs, r1, datt, r0 * T, T, kp, T, dacts, dq + r0 * C3, C3, true);
+                Sgemm.sgemmPackedB(false, r1 - r0, hs, r1, datt, r0 * T, T, kp, T, dacts, dq + r0 * C3, C3, false);
                 Sgemm.sgemm(true, false, r1, hs, r1 - r0, datt, r0 * T, T, acts, q + r0 * C3, C3, dacts, dk, C3, true);
             }
         });

@@ -36,7 +36,7 @@ final class Gelu {
         });
     }
 
-    // dinp += dout * d/dx GELU(x) = dout * (s + 2 x s (1 - s) y'), y' = sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+    // dinp = dout * d/dx GELU(x) (overwritten) = dout * (s + 2 x s (1 - s) y'), y' = sqrt(2/pi) (1 + 3 * 0.044715 x^2)
     static void backward(float[] dacts, int dinpOff, float[] acts, int inpOff, int doutOff, int n) {
         Parallel.parallelFor((n + S.length() - 1) / S.length(), (from, to) -> {
             int start = from * S.length(), end = Math.min(n, to * S.length());
@@ -49,13 +49,13 @@ final class Gelu {
                 FloatVector dy = x2.mul(3f * K).add(1f).mul(2f * SCALE);
                 FloatVector grad = s.mul(s.neg().add(1f)).mul(x).mul(dy).add(s);
                 FloatVector d = FloatVector.fromArray(S, dacts, doutOff + i);
-                FloatVector.fromArray(S, dacts, dinpOff + i).add(grad.mul(d)).intoArray(dacts, dinpOff + i);
+                grad.mul(d).intoArray(dacts, dinpOff + i);
             }
             for (; i < end; i++) {
                 float x = acts[inpOff + i], x2 = x * x;
                 float s = 1f / (1f + exp(Math.min(-2f * SCALE * ((K * x2 + 1f) * x), MAX_EXPONENT)));
                 float grad = s * (1f - s) * x * ((3f * K * x2 + 1f) * (2f * SCALE)) + s;
-                dacts[dinpOff + i] += grad * dacts[doutOff + i];
+                dacts[dinpOff + i] = grad * dacts[doutOff + i];
             }
         });
     }

@@ -19,18 +19,18 @@ final class Matmul {
         }
     }
 
-    // dinp (N,C) += dout (N,OC) . W^T; dW += inp^T . dout ([C,OC]) or dout^T . inp ([OC,C]);
+    // dinp (N,C) = dout (N,OC) . W^T (overwritten); dW += inp^T . dout ([C,OC]) or dout^T . inp ([OC,C]);
     // dbias (OC) += sum over n of dout
     static void backward(float[] dacts, int dinpOff, float[] grads, int dwOff, int dbOff, int doutOff,
                          float[] acts, int inpOff, float[] params, int wOff,
                          int N, int C, int OC, boolean transposed) {
         if (transposed) {
             // W is [OC,C]: dinp = dout . W, dW = dout^T . inp
-            Sgemm.sgemm(false, false, N, C, OC, dacts, doutOff, OC, params, wOff, C, dacts, dinpOff, C, true);
+            Sgemm.sgemm(false, false, N, C, OC, dacts, doutOff, OC, params, wOff, C, dacts, dinpOff, C, false);
             Sgemm.sgemm(true, false, OC, C, N, dacts, doutOff, OC, acts, inpOff, C, grads, dwOff, C, true);
         } else {
             // W is [C,OC]: dinp = dout . W^T, dW = inp^T . dout
-            Sgemm.sgemm(false, true, N, C, OC, dacts, doutOff, OC, params, wOff, OC, dacts, dinpOff, C, true);
+            Sgemm.sgemm(false, true, N, C, OC, dacts, doutOff, OC, params, wOff, OC, dacts, dinpOff, C, false);
             Sgemm.sgemm(true, false, C, OC, N, acts, inpOff, C, dacts, doutOff, OC, grads, dwOff, OC, true);
         }
         if (dbOff >= 0) {

@@ -461,7 +461,7 @@ final class OpKernel extends Kernel {
     // ATTENTION_BACKWARD_DQ: dqkv = gradActs[o0], scratch = gradActs[o1] (att, then dpreatt, each
     // (B,NH,T,T)), dout = gradActs[o2], qkv = acts[o3], out = acts[o4], stats = acts[o5]. Item (b,h,t)
     // recomputes row t of att from q, k and stats, writes it and dpreatt = the scaled softmax backward
-    // (sum(att * datt) = dout . out) to the scratch for the next op, and adds dpreatt . k to dq.
+    // (sum(att * datt) = dout . out) to the scratch for the next op, and writes dpreatt . k to dq.
     // 1D range over B*NH*T. dk and dv (written by many t) are the next op.
     private void attentionBackwardDq() {
         int idx = getGlobalId();
@@ -502,7 +502,7 @@ final class OpKernel extends Kernel {
                 for (int t2 = 0; t2 <= t; t2++) {
                     acc += gradActs[dpre + t2] * acts[o3 + (b * dT + t2) * C3 + h * hs + dC + i];
                 }
-                gradActs[dq + i] = gradActs[dq + i] + acc;
+                gradActs[dq + i] = acc;
             }
         }
     }
@@ -530,8 +530,8 @@ final class OpKernel extends Kernel {
                 dk += gradActs[dpre + row] * acts[o3 + (b * dT + t) * C3 + c];
             }
             int base = o0 + (b * dT + t2) * C3 + c;
-            gradActs[base + dC] = gradActs[base + dC] + dk;
-            gradActs[base + 2 * dC] = gradActs[base + 2 * dC] + dv;
+            gradActs[base + dC] = dk;
+            gradActs[base + 2 * dC] = dv;
         }
     }
 
@@ -545,7 +545,7 @@ final class OpKernel extends Kernel {
         }
     }
 
-    // GELU_BACKWARD: gradActs[o0] += GELU'(x) * gradActs[o2], x = acts[o1]. Range dN.
+    // GELU_BACKWARD: gradActs[o0] = GELU'(x) * gradActs[o2] (overwritten), x = acts[o1]. Range dN.
     private void geluBackward() {
         int i = getGlobalId();
         if (i < dN) {
@@ -556,7 +556,7 @@ final class OpKernel extends Kernel {
             float ch = cosh(arg);
             float sech2 = 1f / (ch * ch);
             float grad = 0.5f * (1f + th) + x * 0.5f * sech2 * GELU_SCALE * (1f + 3f * 0.044715f * x * x);
-            gradActs[o0 + i] = gradActs[o0 + i] + grad * gradActs[o2 + i];
+            gradActs[o0 + i] = grad * gradActs[o2 + i];
         }
     }
 

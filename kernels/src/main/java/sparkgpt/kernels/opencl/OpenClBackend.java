@@ -406,11 +406,11 @@ public final class OpenClBackend implements Backend {
     @Override
     public void matmulBackward(int dInp, int gWeight, int gBias, int dOut, int aInp, int pWeight,
                                int N, int C, int OC, boolean transposedWeight) {
-        // dinp (N,C) += dout (N,OC) . W^T: A(n,oc) = dout, B(oc,c) = W[c,oc] or W[oc,c]
+        // dinp (N,C) = dout (N,OC) . W^T, overwritten: A(n,oc) = dout, B(oc,c) = W[c,oc] or W[oc,c]
         gemm("matmulBackward(dinp)", N, C, OC,
                 OpKernel.GRAD_ACTS, dOut, OC, 1,
                 OpKernel.PARAMS, pWeight, transposedWeight ? C : 1, transposedWeight ? 1 : OC,
-                OpKernel.GRAD_ACTS, dInp, C, true, -1);
+                OpKernel.GRAD_ACTS, dInp, C, false, -1);
         if (transposedWeight) {
             // dW [OC,C] += dout^T . inp: A(oc,n) = dout, B(n,c) = inp
             gemm("matmulBackward(dweight)", OC, C, N,

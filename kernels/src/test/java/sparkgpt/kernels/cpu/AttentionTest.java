@@ -24,14 +24,12 @@ class AttentionTest {
         for (int i = 0; i < qkvN; i++) acts[i] = (float) r.nextGaussian();
         int stats = qkvN, out = stats + statsN;
         Attention.forward(acts, out, stats, 0, B, T, C, NH);
-        // dacts: [dqkv | dout]; dqkv starts nonzero to check +=
+        // dacts: [dqkv | dout]; dqkv starts nonzero: the backward overwrites it
         float[] dacts = new float[qkvN + outN];
         int dout = qkvN;
         for (int i = 0; i < dacts.length; i++) dacts[i] = (float) r.nextGaussian();
-        float[] dqkv0 = java.util.Arrays.copyOf(dacts, qkvN);
         Attention.backward(dacts, 0, dout, acts, 0, stats, B, T, C, NH);
         double[] refOut = new double[outN], refDqkv = new double[qkvN];
-        for (int i = 0; i < qkvN; i++) refDqkv[i] = dqkv0[i];
         reference(T, acts, dacts, dout, refOut, refDqkv);
         for (int i = 0; i < outN; i++) close("T=" + T + " out", i, acts[out + i], refOut[i]);
         for (int i = 0; i < qkvN; i++) close("T=" + T + " dqkv", i, dacts[i], refDqkv[i]);
