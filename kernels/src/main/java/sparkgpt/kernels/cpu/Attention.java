@@ -120,7 +120,7 @@ final class Attention {
         if (recompute) {
             recomputeRow(pre, att, row, n, scale, acts[stats], acts[stats + 1]);
         } else {
-            float[] maxAndRsum = softmaxRow(pre, att, row, n, scale);
+            float[] maxAndRsum = forwardRow(pre, att, row, n, scale);
             acts[stats] = maxAndRsum[0];
             acts[stats + 1] = maxAndRsum[1];
         }
@@ -133,12 +133,13 @@ final class Attention {
         for (int i = 0; i < last; i += L) {
             VectorMath.exp(FloatVector.fromArray(S, pre, row + i).mul(scale).sub(max)).mul(rsum).intoArray(att, row + i);
         }
-        VectorMath.exp(FloatVector.fromArray(S, pre, row + last).mul(scale).sub(max)).mul(rsum)
-                .blend(0f, IOTA.lt((float) (n - last)).not()).intoArray(att, row + last);
+        // the masked lanes are zeroed before the multiply: a clamped exp times rsum could be subnormal (slow on x86)
+        VectorMath.exp(FloatVector.fromArray(S, pre, row + last).mul(scale).sub(max))
+                .blend(0f, IOTA.lt((float) (n - last)).not()).mul(rsum).intoArray(att, row + last);
     }
 
     // att[row .. row + n) = softmax(pre * scale); returns {max, 1/sum}
-    private static float[] softmaxRow(float[] pre, float[] att, int row, int n, float scale) {
+    private static float[] forwardRow(float[] pre, float[] att, int row, int n, float scale) {
         int last = (n - 1) / L * L;
         VectorMask<Float> invalid = IOTA.lt((float) (n - last)).not();
         FloatVector m = FloatVector.fromArray(S, pre, row + last).mul(scale).blend(Float.NEGATIVE_INFINITY, invalid);
@@ -208,9 +209,12 @@ final class Attention {
                 Sgemm.sgemm(true, false, r1, hs, r1 - r0, att, r0 * T, T, dacts, dout + r0 * C, C, dacts, dv, C3, true);
             }
             // softmax backward, in place: dpre = att * (datt - sum(att * datt)), times the score scale
-            for (int t = 0; T % L == 0 && t < T; t++) softmaxBackwardRow(att, datt, t * T, t + 1, T, scale);
-            for (int t = 0; T % L != 0 && t < T; t++) {
+            for (int t = 0; t < T; t++) {
                 int row = t * T;
+                if (T % L == 0) {
+                    softmaxBackwardRow(att, datt, row, t + 1, T, scale);
+                    continue;
+                }
                 float dot = VectorRows.dot(att, row, datt, row, t + 1);
                 for (int t2 = 0; t2 <= t; t2++) {
                     datt[row + t2] = att[row + t2] * (datt[row + t2] - dot) * scale;
