@@ -127,35 +127,36 @@ final class Attention {
         Arrays.fill(att, row + (n - 1) / L * L + L, row + T, 0f);
     }
 
+    // One exp call site per method, the partial last vector masked in the same loop as the whole ones. With a
+    // second copy of exp for the last vector, C2's compile of softmaxRow (which inlines these) failed to
+    // intrinsify a vector store ("failed to inline (intrinsic)" under -XX:+PrintInlining) and the ops feeding it
+    // ran as boxed Java fallbacks, allocating on every iteration (JFR allocation samples, after 300 steps).
+
     // att[row .. row + n) = exp(pre * scale - max) * rsum, from the forward pass's max and rsum
     private static void recomputeRow(float[] pre, float[] att, int row, int n, float scale, float max, float rsum) {
-        int last = (n - 1) / L * L; // offset of the row's last, partly valid vector
-        for (int i = 0; i < last; i += L) {
-            VectorMath.exp(FloatVector.fromArray(S, pre, row + i).mul(scale).sub(max)).mul(rsum).intoArray(att, row + i);
+        for (int i = 0; i < n; i += L) {
+            // the masked lanes are zeroed before the multiply: a clamped exp times rsum could be subnormal (slow on x86)
+            VectorMath.exp(FloatVector.fromArray(S, pre, row + i).mul(scale).sub(max))
+                    .blend(0f, IOTA.lt((float) (n - i)).not()).mul(rsum).intoArray(att, row + i);
         }
-        // the masked lanes are zeroed before the multiply: a clamped exp times rsum could be subnormal (slow on x86)
-        VectorMath.exp(FloatVector.fromArray(S, pre, row + last).mul(scale).sub(max))
-                .blend(0f, IOTA.lt((float) (n - last)).not()).mul(rsum).intoArray(att, row + last);
     }
 
     // att[row .. row + n) = softmax(pre * scale); returns {max, 1/sum}
     private static float[] forwardRow(float[] pre, float[] att, int row, int n, float scale) {
-        int last = (n - 1) / L * L;
-        VectorMask<Float> invalid = IOTA.lt((float) (n - last)).not();
-        FloatVector m = FloatVector.fromArray(S, pre, row + last).mul(scale).blend(Float.NEGATIVE_INFINITY, invalid);
-        for (int i = 0; i < last; i += L) m = m.max(FloatVector.fromArray(S, pre, row + i).mul(scale));
+        FloatVector m = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+        for (int i = 0; i < n; i += L) {
+            m = m.max(FloatVector.fromArray(S, pre, row + i).mul(scale).blend(Float.NEGATIVE_INFINITY, IOTA.lt((float) (n - i)).not()));
+        }
         float max = m.reduceLanes(VectorOperators.MAX);
         FloatVector sum = FloatVector.zero(S);
-        for (int i = 0; i < last; i += L) {
-            FloatVector e = VectorMath.exp(FloatVector.fromArray(S, pre, row + i).mul(scale).sub(max));
+        for (int i = 0; i < n; i += L) {
+            FloatVector e = VectorMath.exp(FloatVector.fromArray(S, pre, row + i).mul(scale).sub(max))
+                    .blend(0f, IOTA.lt((float) (n - i)).not());
             e.intoArray(att, row + i);
             sum = sum.add(e);
         }
-        FloatVector e = VectorMath.exp(FloatVector.fromArray(S, pre, row + last).mul(scale).sub(max)).blend(0f, invalid);
-        sum = sum.add(e);
         float rsum = 1f / VectorMath.sumLanes(sum);
-        e.mul(rsum).intoArray(att, row + last);
-        for (int i = 0; i < last; i += L) FloatVector.fromArray(S, att, row + i).mul(rsum).intoArray(att, row + i);
+        for (int i = 0; i < n; i += L) FloatVector.fromArray(S, att, row + i).mul(rsum).intoArray(att, row + i);
         return new float[] {max, rsum};
     }
 

@@ -21,43 +21,46 @@ final class Gelu {
 
     // out = x * s, s = sigmoid(2y) = 1 / (1 + e^{-2y}), y = sqrt(2/pi) (x + 0.044715 x^3)
     static void forward(float[] acts, int outOff, int inpOff, int n) {
-        Parallel.parallelFor((n + S.length() - 1) / S.length(), (from, to) -> {
-            int start = from * S.length(), end = Math.min(n, to * S.length());
-            int i = start;
-            for (; i + S.length() <= end; i += S.length()) {
-                FloatVector x = FloatVector.fromArray(S, acts, inpOff + i);
-                FloatVector e = VectorMath.exp(x.mul(x).mul(K).add(1f).mul(x).mul(-2f * SCALE).min(MAX_EXPONENT));
-                x.div(e.add(1f)).intoArray(acts, outOff + i);
-            }
-            for (; i < end; i++) {
-                float x = acts[inpOff + i];
-                acts[outOff + i] = x / (1f + exp(Math.min(-2f * SCALE * ((K * x * x + 1f) * x), MAX_EXPONENT)));
-            }
-        });
+        int whole = n / S.length();
+        Parallel.parallelFor(whole, (from, to) -> forwardVectors(acts, outOff, inpOff, from * S.length(), to * S.length()));
+        for (int i = whole * S.length(); i < n; i++) {
+            float x = acts[inpOff + i];
+            acts[outOff + i] = x / (1f + exp(Math.min(-2f * SCALE * ((K * x * x + 1f) * x), MAX_EXPONENT)));
+        }
+    }
+
+    // The vector loops are methods of their own, the scalar tails (n not a multiple of the lanes) run after them.
+    private static void forwardVectors(float[] acts, int outOff, int inpOff, int start, int end) {
+        for (int i = start; i < end; i += S.length()) {
+            FloatVector x = FloatVector.fromArray(S, acts, inpOff + i);
+            FloatVector e = VectorMath.exp(x.mul(x).mul(K).add(1f).mul(x).mul(-2f * SCALE).min(MAX_EXPONENT));
+            x.div(e.add(1f)).intoArray(acts, outOff + i);
+        }
     }
 
     // dinp = dout * d/dx GELU(x) (overwritten) = dout * (s + 2 x s (1 - s) y'), y' = sqrt(2/pi) (1 + 3 * 0.044715 x^2)
     static void backward(float[] dacts, int dinpOff, float[] acts, int inpOff, int doutOff, int n) {
-        Parallel.parallelFor((n + S.length() - 1) / S.length(), (from, to) -> {
-            int start = from * S.length(), end = Math.min(n, to * S.length());
-            int i = start;
-            for (; i + S.length() <= end; i += S.length()) {
-                FloatVector x = FloatVector.fromArray(S, acts, inpOff + i);
-                FloatVector x2 = x.mul(x);
-                FloatVector e = VectorMath.exp(x2.mul(K).add(1f).mul(x).mul(-2f * SCALE).min(MAX_EXPONENT));
-                FloatVector s = FloatVector.broadcast(S, 1f).div(e.add(1f));
-                FloatVector dy = x2.mul(3f * K).add(1f).mul(2f * SCALE);
-                FloatVector grad = s.mul(s.neg().add(1f)).mul(x).mul(dy).add(s);
-                FloatVector d = FloatVector.fromArray(S, dacts, doutOff + i);
-                grad.mul(d).intoArray(dacts, dinpOff + i);
-            }
-            for (; i < end; i++) {
-                float x = acts[inpOff + i], x2 = x * x;
-                float s = 1f / (1f + exp(Math.min(-2f * SCALE * ((K * x2 + 1f) * x), MAX_EXPONENT)));
-                float grad = s * (1f - s) * x * ((3f * K * x2 + 1f) * (2f * SCALE)) + s;
-                dacts[dinpOff + i] = grad * dacts[doutOff + i];
-            }
-        });
+        int whole = n / S.length();
+        Parallel.parallelFor(whole, (from, to) ->
+                backwardVectors(dacts, dinpOff, acts, inpOff, doutOff, from * S.length(), to * S.length()));
+        for (int i = whole * S.length(); i < n; i++) {
+            float x = acts[inpOff + i], x2 = x * x;
+            float s = 1f / (1f + exp(Math.min(-2f * SCALE * ((K * x2 + 1f) * x), MAX_EXPONENT)));
+            float grad = s * (1f - s) * x * ((3f * K * x2 + 1f) * (2f * SCALE)) + s;
+            dacts[dinpOff + i] = grad * dacts[doutOff + i];
+        }
+    }
+
+    private static void backwardVectors(float[] dacts, int dinpOff, float[] acts, int inpOff, int doutOff, int start, int end) {
+        for (int i = start; i < end; i += S.length()) {
+            FloatVector x = FloatVector.fromArray(S, acts, inpOff + i);
+            FloatVector x2 = x.mul(x);
+            FloatVector e = VectorMath.exp(x2.mul(K).add(1f).mul(x).mul(-2f * SCALE).min(MAX_EXPONENT));
+            FloatVector s = FloatVector.broadcast(S, 1f).div(e.add(1f));
+            FloatVector dy = x2.mul(3f * K).add(1f).mul(2f * SCALE);
+            FloatVector grad = s.mul(s.neg().add(1f)).mul(x).mul(dy).add(s);
+            grad.mul(FloatVector.fromArray(S, dacts, doutOff + i)).intoArray(dacts, dinpOff + i);
+        }
     }
 
     /** The tail's e^x: StrictMath's bits do not depend on the JIT tier. */
