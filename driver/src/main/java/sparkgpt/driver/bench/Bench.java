@@ -243,6 +243,12 @@ public final class Bench {
         json.put("steps", cfg.steps());
         json.put("batch_tokens", (long) train.data().batchSize() * T);
         json.put("ms", msJson);
+        // Spark's fixed cost of a step: everything but forward, backward and the update (broadcast, aggregation,
+        // scheduling), and its share of the step; medians of the per-step values
+        double fixedMs = median(timed, t -> Math.max(0, t.stepMs() - t.forwardMs() - t.backwardMs() - t.updateMs()));
+        double share = median(timed, t -> Math.max(0, t.stepMs() - t.forwardMs() - t.backwardMs() - t.updateMs()) / t.stepMs());
+        json.put("spark_fixed_ms", Json.number(fixedMs, 1));
+        json.put("spark_share", Json.number(share, 4));
         return new Report(tokensPerS, flops / 1e9, mfu, peak, ms, json, List.copyOf(timed));
     }
 
@@ -260,6 +266,8 @@ public final class Bench {
                 "step", "wall time of one optimizer step",
                 "compute", "forward + backward + setup, slowest partition");
         r.ms().forEach((k, v) -> s.append(String.format(Locale.ROOT, "  %-12s %9.1f ms   %s%n", k, v, notes.get(k))));
+        s.append(String.format(Locale.ROOT, "Spark's fixed cost %.1f ms a step (broadcast + aggregation + scheduling), %.1f%% of the step%n",
+                ((Number) r.json().get("spark_fixed_ms")).doubleValue(), 100 * ((Number) r.json().get("spark_share")).doubleValue()));
         s.append(String.format(Locale.ROOT, "%.0f tokens/s, %.2f GFLOP/s, MFU %s against %s%n", r.tokensPerS(), r.gflops(),
                 Double.isNaN(r.mfu()) ? "unknown" : String.format(Locale.ROOT, "%.2f%%", 100 * r.mfu()), r.peak().source()));
         return s.toString();

@@ -71,6 +71,9 @@ class BenchTest {
             assertTrue(((Map<?, ?>) r.json().get("ms")).get(k) instanceof Double, r.json().toString());
         }
         assertTrue(r.ms().get("step") > 0 && r.ms().get("compute") > 0, r.json().toString());
+        double share = (Double) r.json().get("spark_share"), fixed = (Double) r.json().get("spark_fixed_ms");
+        assertTrue(share >= 0 && share < 1 && fixed >= 0 && fixed < r.ms().get("step") + 1, r.json().toString());
+        assertTrue(printed.contains("Spark's fixed cost "), printed);
         // per step (medians of different columns may come from different steps); with one partition the
         // forward and backward maxima come from the same task, so they fit inside its compute
         assertEquals(2, r.timed().size());
