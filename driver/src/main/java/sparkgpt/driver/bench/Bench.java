@@ -245,11 +245,16 @@ public final class Bench {
         json.put("ms", msJson);
         // Spark's fixed cost of a step: everything but forward, backward and the update (broadcast, aggregation,
         // scheduling), and its share of the step; medians of the per-step values
-        double fixedMs = median(timed, t -> Math.max(0, t.stepMs() - t.forwardMs() - t.backwardMs() - t.updateMs()));
-        double share = median(timed, t -> Math.max(0, t.stepMs() - t.forwardMs() - t.backwardMs() - t.updateMs()) / t.stepMs());
+        double fixedMs = median(timed, Bench::sparkFixedMs);
+        double share = median(timed, t -> sparkFixedMs(t) / t.stepMs());
         json.put("spark_fixed_ms", Json.number(fixedMs, 1));
         json.put("spark_share", Json.number(share, 4));
         return new Report(tokensPerS, flops / 1e9, mfu, peak, ms, json, List.copyOf(timed));
+    }
+
+    /** One step's time outside forward, backward and the update: broadcast + aggregation + scheduling. */
+    static double sparkFixedMs(Trainer.StepTiming t) {
+        return Math.max(0, t.stepMs() - t.forwardMs() - t.backwardMs() - t.updateMs());
     }
 
     static String table(Report r, Config cfg, TrainConfig train) {

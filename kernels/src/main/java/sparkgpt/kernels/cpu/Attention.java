@@ -120,9 +120,7 @@ final class Attention {
         if (recompute) {
             recomputeRow(pre, att, row, n, scale, acts[stats], acts[stats + 1]);
         } else {
-            float[] maxAndRsum = forwardRow(pre, att, row, n, scale);
-            acts[stats] = maxAndRsum[0];
-            acts[stats + 1] = maxAndRsum[1];
+            forwardRow(pre, att, row, n, scale, acts, stats);
         }
         Arrays.fill(att, row + (n - 1) / L * L + L, row + T, 0f);
     }
@@ -141,8 +139,8 @@ final class Attention {
         }
     }
 
-    // att[row .. row + n) = softmax(pre * scale); returns {max, 1/sum}
-    private static float[] forwardRow(float[] pre, float[] att, int row, int n, float scale) {
+    // att[row .. row + n) = softmax(pre * scale); acts[stats], acts[stats + 1] = the max and 1/sum
+    private static void forwardRow(float[] pre, float[] att, int row, int n, float scale, float[] acts, int stats) {
         FloatVector m = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
         for (int i = 0; i < n; i += L) {
             m = m.max(FloatVector.fromArray(S, pre, row + i).mul(scale).blend(Float.NEGATIVE_INFINITY, IOTA.lt((float) (n - i)).not()));
@@ -157,7 +155,8 @@ final class Attention {
         }
         float rsum = 1f / VectorMath.sumLanes(sum);
         for (int i = 0; i < n; i += L) FloatVector.fromArray(S, att, row + i).mul(rsum).intoArray(att, row + i);
-        return new float[] {max, rsum};
+        acts[stats] = max;
+        acts[stats + 1] = rsum;
     }
 
     /**
