@@ -141,7 +141,7 @@ public interface Backend extends AutoCloseable {
      */
     void attentionBackward(int dQkv, int dScratch, int dOut, int aQkv, int aOut, int aStats, int B, int T, int C, int NH);
 
-    /** dinp = GELU'(inp) * dout, overwriting. */
+    /** dinp = GELU'(inp) * dout, overwriting; dinp must not overlap dout (the cpu backend uses dinp as scratch first). */
     void geluBackward(int dInp, int aInp, int dOut, int n);
 
     /** dwte[inputs[b,t]] += dout[b,t]; dwpe[t] += dout[b,t]. Race-free: no float atomics. */

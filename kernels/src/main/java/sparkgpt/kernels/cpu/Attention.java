@@ -20,6 +20,8 @@ final class Attention {
     private static final int L = S.length();
     /** Lane numbers 0, 1, ..., L - 1: lanes below r are {@code IOTA.lt(r)}. */
     private static final FloatVector IOTA = FloatVector.fromArray(S, iota(), 0);
+    /** Operands made once, not broadcast at every use (see VectorMath's constants: C2's node cutoff). */
+    private static final FloatVector ZERO = FloatVector.zero(S), NEG_INF = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
 
     private static float[] iota() {
         float[] a = new float[L];
@@ -135,28 +137,45 @@ final class Attention {
         for (int i = 0; i < n; i += L) {
             // the masked lanes are zeroed before the multiply: a clamped exp times rsum could be subnormal (slow on x86)
             VectorMath.exp(FloatVector.fromArray(S, pre, row + i).mul(scale).sub(max))
-                    .blend(0f, IOTA.lt((float) (n - i)).not()).mul(rsum).intoArray(att, row + i);
+                    .blend(ZERO, IOTA.compare(VectorOperators.GE, (float) (n - i))).mul(rsum).intoArray(att, row + i);
         }
     }
 
-    // att[row .. row + n) = softmax(pre * scale); acts[stats], acts[stats + 1] = the max and 1/sum
+    // att[row .. row + n) = softmax(pre * scale); acts[stats], acts[stats + 1] = the max and 1/sum. Its three loops
+    // are methods of their own that pass only scalars and arrays: as one method, C2's parse could pass its node
+    // cutoff, and a call it then did not inline would box every vector crossing it.
     private static void forwardRow(float[] pre, float[] att, int row, int n, float scale, float[] acts, int stats) {
-        FloatVector m = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+        float max = maxRow(pre, row, n, scale);
+        float rsum = 1f / expRow(pre, att, row, n, scale, max);
+        scaleRow(att, row, n, rsum);
+        acts[stats] = max;
+        acts[stats + 1] = rsum;
+    }
+
+    // the max of the row's n scaled scores
+    private static float maxRow(float[] pre, int row, int n, float scale) {
+        FloatVector m = NEG_INF;
         for (int i = 0; i < n; i += L) {
-            m = m.max(FloatVector.fromArray(S, pre, row + i).mul(scale).blend(Float.NEGATIVE_INFINITY, IOTA.lt((float) (n - i)).not()));
+            m = m.max(FloatVector.fromArray(S, pre, row + i).mul(scale).blend(NEG_INF, IOTA.compare(VectorOperators.GE, (float) (n - i))));
         }
-        float max = m.reduceLanes(VectorOperators.MAX);
-        FloatVector sum = FloatVector.zero(S);
+        return m.reduceLanes(VectorOperators.MAX);
+    }
+
+    // att[row .. row + n) = exp(pre * scale - max), the lanes past n 0; returns their sum, in lane order
+    private static float expRow(float[] pre, float[] att, int row, int n, float scale, float max) {
+        FloatVector sum = ZERO;
         for (int i = 0; i < n; i += L) {
             FloatVector e = VectorMath.exp(FloatVector.fromArray(S, pre, row + i).mul(scale).sub(max))
-                    .blend(0f, IOTA.lt((float) (n - i)).not());
+                    .blend(ZERO, IOTA.compare(VectorOperators.GE, (float) (n - i)));
             e.intoArray(att, row + i);
             sum = sum.add(e);
         }
-        float rsum = 1f / VectorMath.sumLanes(sum);
+        return VectorMath.sumLanes(sum);
+    }
+
+    // att[row .. row + n) *= rsum, in whole vectors (the lanes past n are 0)
+    private static void scaleRow(float[] att, int row, int n, float rsum) {
         for (int i = 0; i < n; i += L) FloatVector.fromArray(S, att, row + i).mul(rsum).intoArray(att, row + i);
-        acts[stats] = max;
-        acts[stats + 1] = rsum;
     }
 
     /**
@@ -165,16 +184,16 @@ final class Attention {
      */
     private static void softmaxBackwardRow(float[] att, float[] datt, int row, int n, int T, float scale) {
         int last = (n - 1) / L * L;
-        VectorMask<Float> valid = IOTA.lt((float) (n - last));
-        FloatVector dl = FloatVector.fromArray(S, datt, row + last).blend(0f, valid.not());
-        FloatVector acc = FloatVector.zero(S);
+        VectorMask<Float> past = IOTA.compare(VectorOperators.GE, (float) (n - last)); // lanes at or past n
+        FloatVector dl = FloatVector.fromArray(S, datt, row + last).blend(ZERO, past);
+        FloatVector acc = ZERO;
         for (int i = 0; i < last; i += L) acc = FloatVector.fromArray(S, att, row + i).fma(FloatVector.fromArray(S, datt, row + i), acc);
         float dot = VectorMath.sumLanes(FloatVector.fromArray(S, att, row + last).fma(dl, acc));
         for (int i = 0; i < last; i += L) {
             FloatVector.fromArray(S, att, row + i).mul(FloatVector.fromArray(S, datt, row + i).sub(dot)).mul(scale)
                     .intoArray(datt, row + i);
         }
-        FloatVector.fromArray(S, att, row + last).mul(dl.sub(dot)).mul(scale).blend(0f, valid.not()).intoArray(datt, row + last);
+        FloatVector.fromArray(S, att, row + last).mul(dl.sub(dot)).mul(scale).blend(ZERO, past).intoArray(datt, row + last);
         Arrays.fill(datt, row + last + L, row + T, 0f);
     }
 

@@ -23,21 +23,32 @@ final class VectorMath {
      * negative inputs give ~1e-38 rather than 0 — invisible next to the 1 of a softmax's max entry.
      */
     static FloatVector exp(FloatVector x) {
-        x = x.max(-87.3f).min(88.3f);
-        FloatVector t = x.fma(LOG2E, ROUND);
-        FloatVector k = t.sub(ROUND);
+        x = x.max(LO).min(HI);
+        FloatVector t = x.fma(LOG2E_V, ROUND_V);
+        FloatVector k = t.sub(ROUND_V);
         // k * LN2_HI is exact (LN2_HI has 9 significant bits), so r carries no extra rounding
-        FloatVector r = x.sub(k.mul(LN2_HI)).sub(k.mul(LN2_LO));
-        FloatVector p = r.fma(FloatVector.broadcast(S, 1.9875691500e-4f), FloatVector.broadcast(S, 1.3981999507e-3f));
-        p = p.fma(r, FloatVector.broadcast(S, 8.3334519073e-3f));
-        p = p.fma(r, FloatVector.broadcast(S, 4.1665795894e-2f));
-        p = p.fma(r, FloatVector.broadcast(S, 1.6666665459e-1f));
-        p = p.fma(r, FloatVector.broadcast(S, 5.0000001201e-1f));
-        FloatVector y = p.mul(r.mul(r)).add(r).add(1f);
-        IntVector twoK = ((IntVector) t.reinterpretAsInts()).sub(ROUND_BITS - 127).lanewise(
+        FloatVector r = x.sub(k.mul(LN2_HI_V)).sub(k.mul(LN2_LO_V));
+        FloatVector p = r.fma(P0, P1).fma(r, P2).fma(r, P3).fma(r, P4).fma(r, P5);
+        FloatVector y = p.mul(r.mul(r)).add(r).add(ONE);
+        IntVector twoK = ((IntVector) t.reinterpretAsInts()).sub(BIAS).lanewise(
                 jdk.incubator.vector.VectorOperators.LSHL, 23);
         return y.mul((FloatVector) twoK.reinterpretAsFloats());
     }
+
+    /**
+     * The constants as vectors, made once: an operation with a scalar operand broadcasts it on every call, and
+     * C2 compiles each broadcast as an intrinsic of its own. A loop method whose parse passes C2's node cutoff
+     * has its remaining Vector API calls inlined late, where a store can lose its vector's exact type and fall
+     * back to Java (boxed vectors, several times slower); fewer nodes keep the hot loops under that cutoff.
+     */
+    private static final FloatVector LO = FloatVector.broadcast(S, -87.3f), HI = FloatVector.broadcast(S, 88.3f),
+            LOG2E_V = FloatVector.broadcast(S, LOG2E), ROUND_V = FloatVector.broadcast(S, ROUND),
+            LN2_HI_V = FloatVector.broadcast(S, LN2_HI), LN2_LO_V = FloatVector.broadcast(S, LN2_LO),
+            P0 = FloatVector.broadcast(S, 1.9875691500e-4f), P1 = FloatVector.broadcast(S, 1.3981999507e-3f),
+            P2 = FloatVector.broadcast(S, 8.3334519073e-3f), P3 = FloatVector.broadcast(S, 4.1665795894e-2f),
+            P4 = FloatVector.broadcast(S, 1.6666665459e-1f), P5 = FloatVector.broadcast(S, 5.0000001201e-1f);
+    static final FloatVector ONE = FloatVector.broadcast(S, 1f);
+    private static final IntVector BIAS = IntVector.broadcast(S.withLanes(int.class), ROUND_BITS - 127);
 
     /** Sum of the lanes in lane order (reduceLanes(ADD) leaves the order to the implementation). */
     static float sumLanes(FloatVector v) {
