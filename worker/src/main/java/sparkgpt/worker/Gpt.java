@@ -192,6 +192,18 @@ public final class Gpt implements AutoCloseable {
      * mean over N tokens, e.g. N = the whole step's global batch). Adds into the gradients.
      */
     public void backward(float dlossPerToken) {
+        backward(dlossPerToken, null);
+    }
+
+    /**
+     * Backward as above; gradsFinal(from) is called once floats [from, P) of the gradient buffer hold what this
+     * backward adds to them: after the final LayerNorm, after each layer from the last down, and with 0 at the end
+     * (the layout is in the forward pass's order, and the tied wte is written both first and last). On the last
+     * micro-batch of a step those blocks are the step's gradient and may leave while the lower layers are still
+     * computed. A backend that works on a device copy calls it once, with 0, after bringing the gradients to the host.
+     */
+    public void backward(float dlossPerToken, java.util.function.LongConsumer gradsFinal) {
+        boolean inPlace = gradsFinal != null && backend.readsHostParams();
         int B = batchSize, T = config.blockSize(), C = config.nEmbd(), NH = config.nHead(),
                 L = config.nLayer(), V = config.vocabSize();
         int N = B * T;
@@ -207,6 +219,7 @@ public final class Gpt implements AutoCloseable {
         backend.matmulBackward(d.ln1, p.wte, -1, d.logits, a.lnf, p.wte, N, C, V, true); // d.ln1 holds dlnf here
         int last = a.residual3 + (L - 1) * btc;
         backend.layernormBackward(d.residual, p.lnfw, p.lnfb, d.ln1, last, p.lnfw, a.lnfMean, a.lnfRstd, N, C);
+        if (inPlace) gradsFinal.accept(p.lnfw);
         for (int l = L - 1; l >= 0; l--) {
             ActivationLayout.Layer x = a.layer(l);
             // residual3 = residual2 + fcproj: the gradient of both is d.residual's
@@ -219,9 +232,14 @@ public final class Gpt implements AutoCloseable {
             backend.attentionBackward(d.qkv, d.scratch, d.atty, x.qkv(), x.atty(), x.attStats(), B, T, C, NH);
             backend.matmulBackward(d.ln1, p.qkvw[l], p.qkvb[l], d.qkv, x.ln1(), p.qkvw[l], N, C, 3 * C, false);
             backend.layernormBackward(d.residual, p.ln1w[l], p.ln1b[l], d.ln1, x.residual(), p.ln1w[l], x.ln1Mean(), x.ln1Rstd(), N, C);
+            if (inPlace) gradsFinal.accept(p.ln1w[l]);
         }
         backend.encoderBackward(p.wte, p.wpe, d.residual, B, T, C);
         gradsOnHost = false;
+        if (gradsFinal != null) {
+            if (!inPlace) gradients();
+            gradsFinal.accept(0);
+        }
     }
 
     @Override

@@ -14,8 +14,11 @@ public record TransferConfig(double transferBlockMb, String aggregation, String 
                     + " Kryo buffers, large enough that per-block costs vanish")
             .check(x -> x > 0 && x <= 1024, "a size in MiB in (0, 1024] (one block must stay under 2 GB)");
     public static final Key<String> AGGREGATION = Key.choice("aggregation", "auto",
-            "the gradient sum: tree (treeAggregate) or sliced (reduceByKey over blocks, which beat treeAggregate"
-                    + " 1.4-2.5x from 1 GB of gradient); auto picks by that size", "auto", "tree", "sliced");
+            "the gradient sum: tree (each task's result, or treeAggregate past 6 partitions), stream (executors put"
+                    + " each layer's gradient in their block managers as the backward pass ends it, and the driver sums"
+                    + " them meanwhile) or sliced (reduceByKey over blocks, which beat treeAggregate 1.4-2.5x from 1 GB"
+                    + " of gradient); auto: sliced from 1 GB, else stream on a cluster (up to 6 partitions, fp32"
+                    + " gradients), else tree", "auto", "tree", "stream", "sliced");
     public static final Key<String> GRAD_DTYPE = Key.choice("grad_dtype", "fp32",
             "bf16 ships gradients at 16 bits (half the bytes), summed in fp32", "fp32", "bf16");
     public static final Key<String> WEIGHT_DTYPE = Key.choice("weight_dtype", "fp32",
@@ -37,9 +40,28 @@ public record TransferConfig(double transferBlockMb, String aggregation, String 
         return (int) Math.max(1, Math.min(Integer.MAX_VALUE - 8, Math.floor(megabytes * (1 << 20) / 4)));
     }
 
-    /** tree or sliced for a model of size floats: auto picks sliced from 1 GB of fp32 gradient. */
-    public String aggregationFor(long size) {
+    /**
+     * tree, stream or sliced for a model of size floats over partitions partitions, in local mode (local: the
+     * executor is the driver's JVM, which takes the gradient by hand) or not. auto: sliced from 1 GB of fp32
+     * gradient; else stream off local mode with fp32 gradients over up to 6 partitions (the ones whose step is one
+     * job); else tree.
+     */
+    public String aggregationFor(long size, boolean local, int partitions) {
+        boolean streams = !local && gradDtype.equals("fp32") && partitions <= MAX_STREAM_PARTITIONS;
+        if (aggregation.equals("stream") && !streams) {
+            List<String> why = new java.util.ArrayList<>();
+            if (local) why.add("local mode");
+            if (!gradDtype.equals("fp32")) why.add("grad_dtype = " + gradDtype);
+            if (partitions > MAX_STREAM_PARTITIONS) why.add(partitions + " partitions");
+            throw new UserError("aggregation = stream: expected a cluster (executors in JVMs of their own), grad_dtype"
+                    + " = fp32 and at most " + MAX_STREAM_PARTITIONS + " partitions, got " + String.join(", ", why)
+                    + ": use tree or auto");
+        }
         if (!aggregation.equals("auto")) return aggregation;
-        return 4 * size >= (1L << 30) ? "sliced" : "tree";
+        if (4 * size >= (1L << 30)) return "sliced";
+        return streams ? "stream" : "tree";
     }
+
+    /** Stream sums on the driver the partitions of a step that is one job (TreeAggregation's fan-in). */
+    public static final int MAX_STREAM_PARTITIONS = 6;
 }

@@ -1,6 +1,7 @@
 // The seam for summing a step's partial gradients on the cluster: tree (each partition's gradient to the
-// driver, or treeAggregate's levels for many partitions) or sliced (reduceByKey over gradient blocks). Both
-// add in the order of GradientSum's buddy rule: the same bits.
+// driver, or treeAggregate's levels for many partitions), stream (gradient blocks through the executors'
+// block managers while the backward pass runs) or sliced (reduceByKey over gradient blocks). All add in the
+// order of GradientSum's buddy rule: the same bits.
 package sparkgpt.driver.step;
 
 import org.apache.spark.api.java.JavaRDD;
@@ -39,16 +40,21 @@ public interface Aggregation {
         }
     }
 
-    /** What aggregation = tree | sliced runs for a model of size floats in blocks of blockFloats. */
-    static Aggregation of(String kind, long size, int blockFloats, int executors) {
+    /**
+     * What aggregation = tree | stream | sliced runs for a model of size floats in blocks of blockFloats; stream's
+     * blocks are also cut at cuts (where each layer's gradient starts, ascending).
+     */
+    static Aggregation of(String kind, long size, int blockFloats, int executors, long[] cuts) {
         int blocks = WeightBlocks.count(size, blockFloats);
-        float[] flat = blocks > 1 ? new float[(int) size] : null; // the summed blocks, reused every step
+        // the summed blocks, reused every step
+        float[] flat = blocks > 1 || kind.equals("stream") ? new float[(int) size] : null;
         return switch (kind) {
-            case "tree" -> new TreeAggregation(blockFloats, flat);
+            case "tree" -> new TreeAggregation(blockFloats, flat, null);
+            case "stream" -> new TreeAggregation(blockFloats, flat, WeightBlocks.starts(size, blockFloats, cuts));
             // two reducers per executor, and enough that none collects more than 8 blocks (512 MB by default)
             case "sliced" -> new SlicedAggregation(blockFloats, blocks, Math.min(blocks, Math.max(2 * executors,
                     (blocks + 7) / 8)), flat);
-            default -> throw new IllegalArgumentException("aggregation " + kind + ": expected tree or sliced");
+            default -> throw new IllegalArgumentException("aggregation " + kind + ": expected tree, stream or sliced");
         };
     }
 

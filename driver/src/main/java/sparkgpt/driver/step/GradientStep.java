@@ -98,23 +98,37 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenWind
     private final long firstBatch;
     private final int batches;
     private final boolean backward;
+    /** aggregation = stream: where the gradient's blocks go as the last backward finishes them (else null). */
+    private final GradientStream.Channel stream;
 
     /** A training step s: one batch, forward and backward. */
     public static GradientStep train(WeightBlocks weights, Plan plan, long step) {
-        return new GradientStep(weights, plan, step, 1, true);
+        return new GradientStep(weights, plan, step, 1, true, null);
     }
 
     /** An evaluation: batches 0..batches-1 of the split in order, forward only. */
     public static GradientStep eval(WeightBlocks weights, Plan plan, int batches) {
-        return new GradientStep(weights, plan, 0, batches, false);
+        return new GradientStep(weights, plan, 0, batches, false, null);
     }
 
-    private GradientStep(WeightBlocks weights, Plan plan, long firstBatch, int batches, boolean backward) {
+    /** Whether this is a training step (forward and backward), not an eval. */
+    boolean trains() {
+        return backward;
+    }
+
+    /** This step with its gradient put into the executors' block managers through channel, not in the result. */
+    GradientStep streamingTo(GradientStream.Channel channel) {
+        return new GradientStep(weights, plan, firstBatch, batches, backward, channel);
+    }
+
+    private GradientStep(WeightBlocks weights, Plan plan, long firstBatch, int batches, boolean backward,
+                         GradientStream.Channel stream) {
         this.weights = weights;
         this.plan = plan;
         this.firstBatch = firstBatch;
         this.batches = batches;
         this.backward = backward;
+        this.stream = stream;
     }
 
     /** The model's gradient as blocks: one copy in all (the model's buffer is reused by the next task). */
@@ -150,6 +164,7 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenWind
         long t0 = System.nanoTime();
         boolean lent = false;
         WeightBlocks.Arrival arrival = null;
+        GradientStream.Sender sender = null;
         try {
             if (backward) Straggler.delay();
             // the blocks arrive in the order the forward pass reads them: on the cpu backend the first micro-batch's
@@ -162,6 +177,7 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenWind
             WeightBlocks.Arrival weightsIn = arrival;
             long t1 = System.nanoTime();
             model.zeroGrad();
+            if (backward && stream != null) sender = new GradientStream.Sender(stream, p, model.gradients());
             int[] inputs = new int[m * T], targets = new int[m * T];
             float dlossPerToken = 1f / ((float) plan.batchSize() * T);
             double lossSum = 0;
@@ -190,16 +206,19 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenWind
                 float[] losses = model.losses();
                 long f1 = System.nanoTime();
                 for (int i = 0; i < m * T; i++) lossSum += losses[i];
-                if (backward) model.backward(dlossPerToken);
+                // stream: the last micro-batch's backward sends each block as soon as it is final
+                if (backward && sender != null && q0 + m >= sequences) model.backward(dlossPerToken, sender::finalFrom);
+                else if (backward) model.backward(dlossPerToken);
                 forwardNanos += f1 - f0;
                 backwardNanos += System.nanoTime() - f1;
             }
             // under treeAggregate the result references the model's gradient buffer itself (no copy: GPT-2
             // 124M's is 498 MB), and the model is lent until Spark has serialized the result; else the
             // blocks are copies (sliced: each block is its own shuffle record)
-            boolean lend = backward && plan.lend();
-            float[][] grads = backward && !lend ? blocks(model.gradients(), plan.blockFloats()) : null;
+            boolean lend = backward && plan.lend() && stream == null;
+            float[][] grads = backward && !lend && stream == null ? blocks(model.gradients(), plan.blockFloats()) : null;
             long t2 = System.nanoTime();
+            if (sender != null) sender.finish(); // the puts still under way count as the gradient's transfer
             // the time the first forward waited for weights counts as fetching them, not as forward
             long waited = arrival.waitedNanos;
             Partial out = new Partial(p, lossSum, grads, (t2 - t1 - waited) / 1_000_000, (t1 - t0 + waited) / 1_000_000,
@@ -220,6 +239,7 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenWind
         } finally {
             // a fetch still writing into the model's buffer (a failed or killed task) ends before the model goes back
             if (arrival != null) arrival.settle(model.parameters().length);
+            if (sender != null) sender.settle(); // likewise a put still reading the gradient buffer
             if (!lent) giveBack.run();
         }
     }

@@ -272,6 +272,13 @@ public final class GradientSum implements Serializable {
         return sum;
     }
 
+    /** One partition's copy of one gradient block, as a one-block sum (aggregation = stream). */
+    static GradientSum ofPartition(int partition, float[] block) {
+        GradientSum sum = new GradientSum();
+        sum.segments.add(new Segment(partition, 1, 0, new float[][] {block}, false));
+        return sum;
+    }
+
     /** Sends gradient block k to reduce partition k mod R. */
     public static final class BlockPartitioner extends org.apache.spark.Partitioner {
         private final int reducers;

@@ -51,7 +51,7 @@ public final class WeightBlocks implements Serializable {
     }
 
     /** Block starts for size floats: cut at every one of cuts (ascending, inside (0, size)) and every blockFloats between. */
-    static long[] starts(long size, int blockFloats, long... cuts) {
+    public static long[] starts(long size, int blockFloats, long... cuts) {
         List<Long> out = new ArrayList<>();
         long from = 0;
         for (int c = 0; c <= cuts.length; c++) {

@@ -60,14 +60,15 @@ public final class Trainer {
         // ---- the step's plan, the gradient sum, each partition's windows (the shards opened on the executors) ----
         int B = cfg.data().batchSize(), T = model.blockSize(), partitions = start.partitions();
         int blockFloats = cfg.transfer().blockFloats();
-        String aggregationKind = cfg.transfer().aggregationFor(layout.size());
+        String aggregationKind = cfg.transfer().aggregationFor(layout.size(), sc.isLocal(), partitions);
         Aggregation aggregation = Aggregation.of(aggregationKind, layout.size(), blockFloats,
-                StartingPoint.defaultPartitions(sc));
+                StartingPoint.defaultPartitions(sc), layerStarts(layout));
         GradientStep.Plan plan = new GradientStep.Plan(model, cfg.data().microBatchSize(), cfg.cluster().device(), B,
                 partitions, cfg.data().shuffle(), cfg.data().seed(), blockFloats, cfg.transfer().gradDtype().equals("bf16"),
                 aggregationKind.equals("tree"));
         if (cfg.cluster().checkMemory()) {
-            ExecutorMemory.check(sc, model, plan.microBatchSize(), plan.perPartition(), true, aggregationKind.equals("tree"),
+            // stream holds one copy of the gradient, in the block manager, as a lent gradient's result does
+            ExecutorMemory.check(sc, model, plan.microBatchSize(), plan.perPartition(), true, !aggregationKind.equals("sliced"),
                     cfg.transfer().weightDtype().equals("fp32") && cfg.transfer().gradDtype().equals("fp32"), partitions);
         }
         // weight_dtype = bf16: each step broadcasts the weights rounded to bfloat16; params, the optimizer state and

@@ -221,14 +221,22 @@ class TransferTest {
         assertTrue(e.getMessage().startsWith("transfer_block_mb = 0 (from command line): expected a size in MiB"),
                 e.getMessage());
         e = assertThrows(UserError.class, () -> config("--aggregation=ring"));
-        assertEquals("aggregation = ring (from command line): expected one of auto, tree, sliced", e.getMessage());
+        assertEquals("aggregation = ring (from command line): expected one of auto, tree, stream, sliced", e.getMessage());
         e = assertThrows(UserError.class, () -> config("--grad_dtype=fp16"));
         assertEquals("grad_dtype = fp16 (from command line): expected one of fp32, bf16", e.getMessage());
         e = assertThrows(UserError.class, () -> config("--weight_dtype=fp16"));
         assertEquals("weight_dtype = fp16 (from command line): expected one of fp32, bf16", e.getMessage());
         assertEquals("fp32", config().transfer().weightDtype());
-        assertEquals("tree", config().transfer().aggregationFor(100_000_000));
-        assertEquals("sliced", config().transfer().aggregationFor(300_000_000));
-        assertEquals("tree", config("--aggregation=tree").transfer().aggregationFor(300_000_000));
+        assertEquals("tree", config().transfer().aggregationFor(100_000_000, true, 2));
+        assertEquals("stream", config().transfer().aggregationFor(100_000_000, false, 6));
+        assertEquals("tree", config().transfer().aggregationFor(100_000_000, false, 7));
+        assertEquals("tree", config("--grad_dtype=bf16").transfer().aggregationFor(100_000_000, false, 2));
+        assertEquals("sliced", config().transfer().aggregationFor(300_000_000, false, 2));
+        assertEquals("tree", config("--aggregation=tree").transfer().aggregationFor(300_000_000, false, 2));
+        assertEquals("stream", config("--aggregation=stream").transfer().aggregationFor(300_000_000, false, 2));
+        e = assertThrows(UserError.class, () -> config("--aggregation=stream", "--grad_dtype=bf16").transfer()
+                .aggregationFor(100_000_000, true, 8));
+        assertEquals("aggregation = stream: expected a cluster (executors in JVMs of their own), grad_dtype = fp32 and"
+                + " at most 6 partitions, got local mode, grad_dtype = bf16, 8 partitions: use tree or auto", e.getMessage());
     }
 }

@@ -63,11 +63,13 @@ public class ClusterTest {
     }
 
     /** A tiny model on 2 partitions, shuffled windows seeded from (seed, epoch, partition). */
-    static TrainConfig config(String name) {
-        return TestData.trainConfig(List.of("--data=" + data, "--out_dir=" + tmp.resolve("out-" + name),
+    static TrainConfig config(String name, String... more) {
+        List<String> args = new ArrayList<>(List.of("--data=" + data, "--out_dir=" + tmp.resolve("out-" + name),
                 "--n_layer=2", "--n_head=2", "--n_embd=32", "--block_size=16", "--batch_size=8",
                 "--micro_batch_size=2", "--partitions=2", "--shuffle=true", "--learning_rate=3e-3",
                 "--warmup_steps=2", "--eval_interval=0", "--seed=11", "--device=cpu", "--max_steps=" + STEPS));
+        args.addAll(List.of(more));
+        return TestData.trainConfig(args);
     }
 
     @Test
@@ -85,6 +87,30 @@ public class ClusterTest {
         // each task holds the GPU its executor's worker discovered (WorkerRuntime maps it to an OpenCL device)
         List<String> seen = cluster.parallelize(List.of(0, 1), 2).map(i -> String.join(",", TaskGpu.addresses())).collect();
         assertEquals(List.of("0", "0"), seen);
+    }
+
+    @Test
+    void streamedGradientsGiveTheTreesBitsAndLeaveNoBlocksBehind() throws Exception {
+        // 0.01 MB blocks: several a layer, each put by the executors as the last micro-batch's backward finishes it
+        TrainConfig streamed = config("stream", "--aggregation=stream", "--transfer_block_mb=0.01");
+        assertEquals("stream", streamed.transfer().aggregationFor(34_176, false, 2));
+        Trainer.Result stream = Trainer.train(cluster, streamed);
+        Trainer.Result tree = Trainer.train(cluster, config("tree", "--aggregation=tree", "--transfer_block_mb=0.01"));
+        assertEquals(tree.losses(), stream.losses());
+        assertArrayEquals(tree.params(), stream.params());
+        assertEquals(local.losses().get(0), stream.losses().get(0), 1e-5 * local.losses().get(0));
+        // every step's gradient blocks are dropped from the executors once the driver has summed them
+        scala.Function1<org.apache.spark.storage.BlockId, Object> gradient = (scala.Function1<org.apache.spark.storage.BlockId, Object>
+                & java.io.Serializable) id -> // asked of every executor's block manager, so it travels
+                id instanceof org.apache.spark.storage.BroadcastBlockId b && b.field().startsWith("gradient_");
+        List<?> left = List.of();
+        for (int t = 0; t < 50; t++) {
+            left = scala.jdk.javaapi.CollectionConverters.asJava(
+                    org.apache.spark.SparkEnv.get().blockManager().master().getMatchingBlockIds(gradient, true));
+            if (left.isEmpty()) break;
+            Thread.sleep(100);
+        }
+        assertEquals(List.of(), left);
     }
 
     @Test

@@ -1,0 +1,339 @@
+// aggregation = stream: an executor puts its gradient's blocks into its own block manager as the last
+// micro-batch's backward pass finishes them, and the driver fetches and sums them while the backward
+// pass goes on (DDP overlaps its all-reduce with backward the same way); the task's result carries
+// only the losses and timings.
+package sparkgpt.driver.step;
+
+import java.io.Serializable;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.Collections;
+import java.util.Map;
+import java.util.Set;
+import java.util.WeakHashMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentSkipListSet;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicLong;
+import org.apache.spark.SparkContext;
+import org.apache.spark.SparkEnv;
+import org.apache.spark.scheduler.SparkListener;
+import org.apache.spark.scheduler.SparkListenerBlockUpdated;
+import org.apache.spark.storage.BlockId;
+import org.apache.spark.storage.BlockManager;
+import org.apache.spark.storage.BroadcastBlockId;
+import org.apache.spark.storage.BlockUpdatedInfo;
+import org.apache.spark.storage.StorageLevel;
+import org.apache.spark.util.io.ChunkedByteBuffer;
+import scala.Option;
+
+/**
+ * The blocks are the weights' blocks ({@link WeightBlocks#broadcast} with the layers' cuts): the final
+ * LayerNorm, each layer, the embeddings (with the tied wte, written by the backward pass both first and last),
+ * none over transfer_block_mb. Partition p's block k is {@code BroadcastBlockId(id, "gradient_p_k")}, id a
+ * number of the step's own far above the ids SparkContext gives its broadcasts (counted from 0), so that one
+ * removeBroadcast drops a step's blocks from every executor. The block manager reports every put to the
+ * driver's master, which posts it as a SparkListenerBlockUpdated: that event starts the block's fetch.
+ * <p>
+ * A block is the same bytes whichever attempt of its task put it (the same weights, windows and kernels), so
+ * the driver takes the first copy it finds: a speculative copy's or a rerun's. The per-block sums follow
+ * {@link GradientSum}'s buddy rule over partitions: the same additions, in the same order, as aggregation =
+ * tree, so the same bits. A block lost after its task ended (its executor gone) fails the gather with
+ * {@link BlockLost}; the step's job then runs again.
+ */
+public final class GradientStream {
+    private GradientStream() {}
+
+    /** The first step id; SparkContext numbers its broadcasts from 0. */
+    static final long FIRST_ID = 1L << 48;
+    private static final AtomicLong NEXT = new AtomicLong(FIRST_ID);
+
+    /** What a step's tasks carry: the step's id and where each block starts in the flat gradient (and, last, P). */
+    public record Channel(long id, long[] starts) implements Serializable {
+        int blocks() {
+            return starts.length - 1;
+        }
+
+        BlockId block(int partition, int k) {
+            return new BroadcastBlockId(id, "gradient_" + partition + "_" + k);
+        }
+    }
+
+    /** A new step's channel over blocks that start at starts (the last entry: the gradient's size). */
+    static Channel open(long[] starts) {
+        return new Channel(NEXT.getAndIncrement(), starts);
+    }
+
+    // ---- on an executor ----
+
+    /** The threads that put gradient blocks beside the tasks computing them (one chain of puts per task). */
+    private static final ExecutorService PUTS = Executors.newCachedThreadPool(r -> {
+        Thread t = new Thread(r, "sparkgpt-gradients");
+        t.setDaemon(true);
+        return t;
+    });
+
+    /** Step ids whose blocks this executor put: a killed attempt's late blocks are dropped by the next step's. */
+    private static final ConcurrentSkipListSet<Long> PUT = new ConcurrentSkipListSet<>();
+
+    /** One task's blocks, put from the last down, each once the backward pass has finished it. */
+    static final class Sender {
+        private final Channel channel;
+        private final int partition;
+        private final float[] grads;
+        /** Blocks [next, n) are on their way. */
+        private int next;
+        private CompletableFuture<Void> puts = CompletableFuture.completedFuture(null);
+
+        Sender(Channel channel, int partition, float[] grads) {
+            this.channel = channel;
+            this.partition = partition;
+            this.grads = grads;
+            this.next = channel.blocks();
+            BlockManager bm = SparkEnv.get().blockManager();
+            for (Long old : PUT.headSet(channel.id())) {
+                bm.removeBroadcast(old, true);
+                PUT.remove(old);
+            }
+            PUT.add(channel.id());
+        }
+
+        /** Floats [from, P) of the gradient are final: their blocks go (Gpt.backward's gradsFinal). */
+        void finalFrom(long from) {
+            while (next > 0 && channel.starts()[next - 1] >= from) {
+                int k = --next;
+                puts = puts.thenRunAsync(() -> put(k), PUTS);
+            }
+        }
+
+        /** After the last backward: every block is put when this returns; a failed put is thrown. */
+        void finish() {
+            finalFrom(0);
+            try {
+                puts.join();
+            } catch (CompletionException e) {
+                if (e.getCause() instanceof RuntimeException r) throw r;
+                if (e.getCause() instanceof Error r) throw r;
+                throw e;
+            }
+        }
+
+        /** Waits until no put reads the gradient buffer any more (before the model goes back to its pool). */
+        void settle() {
+            try {
+                puts.handle((v, t) -> null).join();
+            } catch (CompletionException ignored) { // handled above: join returns normally
+            }
+        }
+
+        private void put(int k) {
+            int from = (int) channel.starts()[k], len = (int) (channel.starts()[k + 1] - from);
+            ByteBuffer bytes = ByteBuffer.allocate(4 * len).order(ByteOrder.LITTLE_ENDIAN);
+            bytes.asFloatBuffer().put(grads, from, len);
+            SparkEnv.get().blockManager().putBytes(channel.block(partition, k), new ChunkedByteBuffer(bytes),
+                    StorageLevel.MEMORY_AND_DISK_SER(), true, scala.reflect.ClassTag$.MODULE$.apply(byte[].class));
+        }
+    }
+
+    // ---- on the driver ----
+
+    /** A block whose task ended but which no executor could give: the step runs again. */
+    static final class BlockLost extends RuntimeException {
+        BlockLost(String message) {
+            super(message);
+        }
+    }
+
+    /** Fetches (up to one per partition at a time) beside the step's job. */
+    private static final ExecutorService FETCHES = Executors.newCachedThreadPool(r -> {
+        Thread t = new Thread(r, "sparkgpt-gather");
+        t.setDaemon(true);
+        return t;
+    });
+
+    /** The gathers of the steps in flight, by step id (for the listener's announcements). */
+    private static final Map<Long, Gather> ACTIVE = new ConcurrentHashMap<>();
+    private static final Set<SparkContext> LISTENING = Collections.synchronizedSet(Collections.newSetFromMap(new WeakHashMap<>()));
+
+    /** Without an announcement a fetch is still tried this often (a listener event may be dropped). */
+    static final long POLL_MS = 200;
+    /** After the job: tries, this far apart, before a block counts as lost. */
+    static final int LOST_TRIES = 20;
+    static final long LOST_WAIT_MS = 100;
+
+    /** Starts fetching and summing a step's blocks from partitions tasks; the job is submitted after this. */
+    static Gather gather(SparkContext sc, Channel channel, int partitions, float[] into) {
+        if (LISTENING.add(sc)) sc.addSparkListener(new Announcer());
+        Gather g = new Gather(channel, partitions, into);
+        ACTIVE.put(channel.id(), g);
+        for (int p = 0; p < partitions; p++) {
+            int partition = p;
+            FETCHES.execute(() -> g.fetchAll(partition));
+        }
+        return g;
+    }
+
+    /** Turns the master's block reports into announcements for the gathers in flight. */
+    private static final class Announcer extends SparkListener {
+        @Override
+        public void onBlockUpdated(SparkListenerBlockUpdated event) {
+            BlockUpdatedInfo info = event.blockUpdatedInfo();
+            if (info.blockId() instanceof BroadcastBlockId b && b.broadcastId() >= FIRST_ID && info.storageLevel().isValid()) {
+                Gather g = ACTIVE.get(b.broadcastId());
+                String[] f = b.field().split("_"); // gradient_p_k
+                if (g != null && f.length == 3) g.announced(Integer.parseInt(f[1]), Integer.parseInt(f[2]));
+            }
+        }
+    }
+
+    /** A step's blocks from every partition, summed per block into the driver's flat gradient. */
+    static final class Gather {
+        private final Channel channel;
+        private final int partitions;
+        private final float[] into;
+        private final GradientSum[] sums;
+        private final boolean[][] announced;
+        private int summed;
+        private Throwable failure;
+        private boolean stopped;
+        private volatile boolean jobDone;
+        /** Summed over the fetch threads: fetching (with the master's lookup) and decoding+adding. */
+        final AtomicLong fetchNanos = new AtomicLong(), addNanos = new AtomicLong();
+
+        Gather(Channel channel, int partitions, float[] into) {
+            this.channel = channel;
+            this.partitions = partitions;
+            this.into = into;
+            this.sums = new GradientSum[channel.blocks()];
+            this.announced = new boolean[partitions][channel.blocks()];
+        }
+
+        synchronized void announced(int p, int k) {
+            if (p < partitions && k < sums.length) {
+                announced[p][k] = true;
+                notifyAll();
+            }
+        }
+
+        /** The job ended well: every block has been put; one not found now is lost. */
+        synchronized void jobDone() {
+            jobDone = true;
+            notifyAll();
+        }
+
+        /** Waits until every block is summed into the flat gradient, which it returns; or throws the gather's failure. */
+        synchronized float[] await() throws InterruptedException {
+            while (summed < sums.length && failure == null) wait();
+            if (failure instanceof RuntimeException r) throw r;
+            if (failure instanceof Error e) throw e;
+            if (failure != null) throw new IllegalStateException(failure);
+            return into;
+        }
+
+        /** Stops the fetches and drops the step's blocks from every executor (and from the listener's view). */
+        void close() {
+            synchronized (this) {
+                stopped = true;
+                notifyAll();
+            }
+            ACTIVE.remove(channel.id());
+            SparkEnv.get().blockManager().master().removeBroadcast(channel.id(), true, false);
+        }
+
+        private synchronized void fail(Throwable t) {
+            if (failure == null) failure = t;
+            notifyAll();
+        }
+
+        /** Partition p's blocks, in the order the backward pass finishes them (the last first). */
+        private void fetchAll(int p) {
+            try {
+                for (int k = sums.length - 1; k >= 0; k--) {
+                    long f0 = System.nanoTime();
+                    ChunkedByteBuffer bytes = fetch(p, k);
+                    if (bytes == null) return; // stopped
+                    long f1 = System.nanoTime();
+                    float[] g;
+                    try {
+                        g = floats(bytes, (int) (channel.starts()[k + 1] - channel.starts()[k]), p, k);
+                    } finally {
+                        bytes.dispose();
+                    }
+                    add(p, k, g);
+                    fetchNanos.addAndGet(f1 - f0);
+                    addNanos.addAndGet(System.nanoTime() - f1);
+                }
+            } catch (Throwable t) {
+                fail(t);
+            }
+        }
+
+        /** Block k of partition p, once it is announced (or POLL_MS passed); null once stopped. */
+        private ChunkedByteBuffer fetch(int p, int k) throws InterruptedException {
+            BlockId id = channel.block(p, k);
+            BlockManager bm = SparkEnv.get().blockManager();
+            long lastTry = Long.MIN_VALUE / 2;
+            int missed = 0;
+            while (true) {
+                synchronized (this) {
+                    long idle;
+                    while (!stopped && failure == null && !announced[p][k] && !jobDone
+                            && (idle = POLL_MS - (System.nanoTime() - lastTry) / 1_000_000) > 0) {
+                        wait(idle);
+                    }
+                    if (stopped || failure != null) return null;
+                    announced[p][k] = false; // taken: a fetch that finds nothing waits for the next report
+                }
+                lastTry = System.nanoTime();
+                Option<ChunkedByteBuffer> got = bm.getRemoteBytes(id);
+                if (got.isDefined()) return got.get();
+                if (jobDone) {
+                    if (++missed >= LOST_TRIES) {
+                        throw new BlockLost(id + " (partition " + p + "'s gradient block " + k + ") was not found on any"
+                                + " executor after its task ended, " + missed + " tries over " + missed * LOST_WAIT_MS + " ms");
+                    }
+                    Thread.sleep(LOST_WAIT_MS);
+                }
+            }
+        }
+
+        /** Adds partition p's block k into the block's sum; a block summed over every partition goes into place. */
+        private void add(int p, int k, float[] g) {
+            synchronized (sums) {
+                // one lock for all blocks: a block's sums are short beside its fetch, and the adds use every core
+                sums[k] = sums[k] == null ? GradientSum.ofPartition(p, g) : GradientSum.merge(sums[k], GradientSum.ofPartition(p, g));
+                if (sums[k].partitions() < partitions) return;
+                float[] total = sums[k].gradients()[0];
+                System.arraycopy(total, 0, into, (int) channel.starts()[k], total.length);
+                sums[k] = null;
+            }
+            synchronized (this) {
+                summed++;
+                notifyAll();
+            }
+        }
+    }
+
+    /** A block's bytes (little-endian fp32) as floats. */
+    static float[] floats(ChunkedByteBuffer bytes, int len, int p, int k) {
+        if (bytes.size() != 4L * len) {
+            throw new IllegalStateException("partition " + p + "'s gradient block " + k + " has " + bytes.size()
+                    + " bytes, expected " + 4L * len);
+        }
+        float[] g = new float[len];
+        int at = 0;
+        ByteBuffer[] chunks = bytes.getChunks();
+        boolean whole = true;
+        for (ByteBuffer c : chunks) whole &= c.remaining() % 4 == 0;
+        if (!whole) chunks = new ByteBuffer[] {bytes.toByteBuffer()};
+        for (ByteBuffer c : chunks) {
+            int n = c.remaining() / 4;
+            c.order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(g, at, n);
+            at += n;
+        }
+        return g;
+    }
+}
