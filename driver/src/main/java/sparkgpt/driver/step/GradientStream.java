@@ -64,7 +64,19 @@ public final class GradientStream {
 
     /** A new step's channel over blocks that start at starts (the last entry: the gradient's size). */
     static Channel open(long[] starts) {
-        return new Channel(NEXT.getAndIncrement(), starts);
+        return new Channel(nextId(), starts);
+    }
+
+    /** A new id for a step's blocks (also the weights' when the driver serves them: WeightBlocks.served). */
+    static long nextId() {
+        return NEXT.getAndIncrement();
+    }
+
+    /** floats [from, from + len) of src as little-endian bytes, the blocks' format. */
+    static ByteBuffer bytes(float[] src, int from, int len) {
+        ByteBuffer bytes = ByteBuffer.allocate(4 * len).order(ByteOrder.LITTLE_ENDIAN);
+        bytes.asFloatBuffer().put(src, from, len);
+        return bytes;
     }
 
     // ---- on an executor ----
@@ -131,9 +143,7 @@ public final class GradientStream {
 
         private void put(int k) {
             int from = (int) channel.starts()[k], len = (int) (channel.starts()[k + 1] - from);
-            ByteBuffer bytes = ByteBuffer.allocate(4 * len).order(ByteOrder.LITTLE_ENDIAN);
-            bytes.asFloatBuffer().put(grads, from, len);
-            SparkEnv.get().blockManager().putBytes(channel.block(partition, k), new ChunkedByteBuffer(bytes),
+            SparkEnv.get().blockManager().putBytes(channel.block(partition, k), new ChunkedByteBuffer(bytes(grads, from, len)),
                     StorageLevel.MEMORY_AND_DISK_SER(), true, scala.reflect.ClassTag$.MODULE$.apply(byte[].class));
         }
     }
@@ -256,9 +266,9 @@ public final class GradientStream {
                     ChunkedByteBuffer bytes = fetch(p, k);
                     if (bytes == null) return; // stopped
                     long f1 = System.nanoTime();
-                    float[] g;
+                    float[] g = new float[(int) (channel.starts()[k + 1] - channel.starts()[k])];
                     try {
-                        g = floats(bytes, (int) (channel.starts()[k + 1] - channel.starts()[k]), p, k);
+                        floatsInto(bytes, g, 0, g.length, "partition " + p + "'s gradient block " + k);
                     } finally {
                         bytes.dispose();
                     }
@@ -317,23 +327,19 @@ public final class GradientStream {
         }
     }
 
-    /** A block's bytes (little-endian fp32) as floats. */
-    static float[] floats(ChunkedByteBuffer bytes, int len, int p, int k) {
+    /** A block's bytes (little-endian fp32) into into[at, at + len); what names the block in an error. */
+    static void floatsInto(ChunkedByteBuffer bytes, float[] into, int at, int len, String what) {
         if (bytes.size() != 4L * len) {
-            throw new IllegalStateException("partition " + p + "'s gradient block " + k + " has " + bytes.size()
-                    + " bytes, expected " + 4L * len);
+            throw new IllegalStateException(what + " has " + bytes.size() + " bytes, expected " + 4L * len);
         }
-        float[] g = new float[len];
-        int at = 0;
         ByteBuffer[] chunks = bytes.getChunks();
         boolean whole = true;
         for (ByteBuffer c : chunks) whole &= c.remaining() % 4 == 0;
-        if (!whole) chunks = new ByteBuffer[] {bytes.toByteBuffer()};
+        if (!whole) chunks = new ByteBuffer[] {bytes.toByteBuffer()}; // a float split between chunks
         for (ByteBuffer c : chunks) {
             int n = c.remaining() / 4;
-            c.order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(g, at, n);
+            c.order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(into, at, n);
             at += n;
         }
-        return g;
     }
 }

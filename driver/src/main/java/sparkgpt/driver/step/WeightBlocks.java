@@ -32,17 +32,25 @@ public final class WeightBlocks implements Serializable {
     /** Floats in all. */
     public final int size;
     private final List<Broadcast<?>> blocks;
-    /** Where each broadcast block starts in the flat vector, and (last) the end: blocks.size() + 1 entries. */
+    /** Where each block starts in the flat vector, and (last) the end: blocks() + 1 entries. */
     private final long[] starts;
 
     /** Local mode: the {@link InJvm} handle of the driver's params (the tasks run in this JVM); 0: broadcasts. */
     private final long inJvm;
 
+    /** Served from the driver's block manager ({@link #served}): the step's id there; 0: broadcasts or in the JVM. */
+    private final long served;
+
     private WeightBlocks(int size, List<Broadcast<?>> blocks, long[] starts, long inJvm) {
+        this(size, blocks, starts, inJvm, 0);
+    }
+
+    private WeightBlocks(int size, List<Broadcast<?>> blocks, long[] starts, long inJvm, long served) {
         this.size = size;
         this.blocks = blocks;
         this.starts = starts;
         this.inJvm = inJvm;
+        this.served = served;
     }
 
     /** How many blocks {@link #broadcast} cuts size floats into, at cuts and every blockFloats between. */
@@ -122,6 +130,31 @@ public final class WeightBlocks implements Serializable {
     }
 
     /**
+     * A training step's fp32 weights for a few executors in JVMs of their own (aggregation = stream): each block's
+     * little-endian bytes are put once into the driver's block manager, and every executor fetches them from there
+     * straight into its model's buffer. A TorrentBroadcast would serialize the block, cut it into 4 MB pieces that
+     * each take a location lookup, a fetch, a local store and a report to the driver, and deserialize it into an
+     * array of its own; that spreads the upload over the executors, which pays with many of them, not with up
+     * to 6. The blocks share {@link GradientStream}'s id space ({@code broadcast_<id>_weights_<k>}).
+     */
+    public static WeightBlocks served(JavaSparkContext sc, float[] params, int blockFloats, long[] cuts) {
+        long[] starts = starts(params.length, blockFloats, cuts);
+        long id = GradientStream.nextId();
+        org.apache.spark.storage.BlockManager bm = org.apache.spark.SparkEnv.get().blockManager();
+        for (int k = 0; k + 1 < starts.length; k++) {
+            int from = (int) starts[k], len = (int) (starts[k + 1] - from);
+            bm.putBytes(servedBlock(id, k), new org.apache.spark.util.io.ChunkedByteBuffer(GradientStream.bytes(params, from, len)),
+                    org.apache.spark.storage.StorageLevel.MEMORY_AND_DISK_SER(), true,
+                    scala.reflect.ClassTag$.MODULE$.apply(byte[].class));
+        }
+        return new WeightBlocks(params.length, List.of(), starts, 0, id);
+    }
+
+    private static org.apache.spark.storage.BlockId servedBlock(long id, int k) {
+        return new org.apache.spark.storage.BroadcastBlockId(id, "weights_" + k);
+    }
+
+    /**
      * Local mode: weights that the driver has not written yet (the next step's, during this step's update). A
      * task over them waits in {@link #awaitPublished} until {@link #publish}; the driver's params must then not
      * change until {@link #destroy}.
@@ -167,11 +200,25 @@ public final class WeightBlocks implements Serializable {
             System.arraycopy(params instanceof Later later ? later.params : (float[]) params, 0, into, 0, size);
             return;
         }
-        for (int k = 0; k < blocks.size(); k++) copyBlock(k, into);
+        for (int k = 0; k < blocks(); k++) copyBlock(k, into);
     }
 
     private void copyBlock(int k, float[] into) {
         int at = (int) starts[k];
+        if (served != 0) {
+            org.apache.spark.storage.BlockId id = servedBlock(served, k);
+            scala.Option<org.apache.spark.util.io.ChunkedByteBuffer> got = org.apache.spark.SparkEnv.get().blockManager().getRemoteBytes(id);
+            if (got.isEmpty()) {
+                throw new IllegalStateException(id + " (weight block " + k + ") is not on the driver: the step's weights"
+                        + " were dropped before this task read them");
+            }
+            try {
+                GradientStream.floatsInto(got.get(), into, at, (int) (starts[k + 1] - at), id.toString());
+            } finally {
+                got.get().dispose();
+            }
+            return;
+        }
         Object b = blocks.get(k).value();
         if (b instanceof short[] bits) {
             Parallel.parallelFor(bits.length, (lo, hi) -> BFloat16.toFloats(bits, lo, into, at + lo, hi - lo));
@@ -186,7 +233,7 @@ public final class WeightBlocks implements Serializable {
      * once; {@link Arrival#await} waits until a prefix of into is there. In this JVM's local mode, a plain copy.
      */
     public Arrival fetchInto(float[] into) {
-        if (inJvm != 0 || blocks.size() == 1) {
+        if (inJvm != 0 || blocks() == 1) {
             copyInto(into);
             return new Arrival(size);
         }
@@ -196,7 +243,7 @@ public final class WeightBlocks implements Serializable {
         Arrival arrival = new Arrival(0);
         FETCH.execute(() -> {
             try {
-                for (int k = 0; k < blocks.size(); k++) {
+                for (int k = 0; k < blocks(); k++) {
                     copyBlock(k, into);
                     arrival.arrived(starts[k + 1]);
                 }
@@ -275,6 +322,7 @@ public final class WeightBlocks implements Serializable {
     /** Removes every block from the driver and the executors (after the job that read them). */
     public void destroy() {
         if (inJvm != 0) InJvm.remove(inJvm);
+        if (served != 0) org.apache.spark.SparkEnv.get().blockManager().master().removeBroadcast(served, true, false);
         for (Broadcast<?> b : blocks) b.destroy();
     }
 
@@ -286,6 +334,7 @@ public final class WeightBlocks implements Serializable {
      */
     public void destroyAndWait() {
         if (inJvm != 0) InJvm.remove(inJvm);
+        if (served != 0) org.apache.spark.SparkEnv.get().blockManager().master().removeBroadcast(served, true, true);
         for (Broadcast<?> b : blocks) {
             b.unpersist(true);
             b.destroy();

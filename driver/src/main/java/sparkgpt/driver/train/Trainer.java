@@ -74,6 +74,7 @@ public final class Trainer {
         // weight_dtype = bf16: each step broadcasts the weights rounded to bfloat16; params, the optimizer state and
         // the checkpoints stay fp32, and an eval broadcasts fp32 (val losses comparable across runs)
         boolean weightsBf16 = cfg.transfer().weightDtype().equals("bf16");
+        boolean serveWeights = aggregationKind.equals("stream") && !weightsBf16;
         JavaRDD<TokenWindows> trainWindows = TokenWindows.open(sc, start.train(), start.trainWindows(), partitions,
                 cfg.data().shuffle(), T, model.vocabSize());
         boolean evaluate = start.valWindows() > 0;
@@ -116,7 +117,9 @@ public final class Trainer {
                     weights = submitted.start();
                     job = submitted.job();
                 } else {
-                    weights = WeightBlocks.broadcast(sc, params, blockFloats, weightsBf16, layerStarts);
+                    // with stream's few executors the driver serves fp32 weight blocks itself (no torrent pieces)
+                    weights = serveWeights ? WeightBlocks.served(sc, params, blockFloats, layerStarts)
+                            : WeightBlocks.broadcast(sc, params, blockFloats, weightsBf16, layerStarts);
                     sc.setJobDescription(log.jobDescription("step " + (step + 1)));
                     job = aggregation.submit(trainWindows, GradientStep.train(weights, plan, step));
                 }
@@ -213,12 +216,15 @@ public final class Trainer {
                 B, (long) B * T, start.partitions(), B / start.partitions() / m, m, cfg.cluster().device(), cfg.data().shuffle(),
                 cfg.optimizer().optimizer());
         int blockFloats = cfg.transfer().blockFloats();
-        int blocks = WeightBlocks.count(layout.size(), blockFloats), blockSize = Math.min(blockFloats, layout.size());
         int weightBlocks = WeightBlocks.blocksOf(layout.size(), blockFloats, layerStarts(layout));
+        // stream's gradient blocks are cut like the weights (at each layer's start)
+        int blocks = aggregation.describe().startsWith("stream") ? weightBlocks : WeightBlocks.count(layout.size(), blockFloats);
+        int blockSize = Math.min(blockFloats, layout.size());
         boolean weightsBf16 = cfg.transfer().weightDtype().equals("bf16");
         System.out.printf(Locale.ROOT, "transfer: %d block(s) of up to %,d floats (%.3g MB), aggregation %s, weights %s%s"
-                        + " in %d block(s) cut at each layer, gradients %s%n", blocks, blockSize, blockSize * 4 / 1048576.0,
+                        + " in %d block(s) cut at each layer%s, gradients %s%n", blocks, blockSize, blockSize * 4 / 1048576.0,
                 aggregation.describe(), cfg.transfer().weightDtype(), weightsBf16 ? " (eval: fp32)" : "", weightBlocks,
+                aggregation.describe().startsWith("stream") && !weightsBf16 ? " served from the driver's block manager" : "",
                 cfg.transfer().gradDtype());
     }
 

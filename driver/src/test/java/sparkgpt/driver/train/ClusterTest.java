@@ -91,7 +91,8 @@ public class ClusterTest {
 
     @Test
     void streamedGradientsGiveTheTreesBitsAndLeaveNoBlocksBehind() throws Exception {
-        // 0.01 MB blocks: several a layer, each put by the executors as the last micro-batch's backward finishes it
+        // 0.01 MB blocks: several a layer, each put by the executors as the last micro-batch's backward finishes it; the
+        // weights come from the driver's block manager, tree's through TorrentBroadcast
         TrainConfig streamed = config("stream", "--aggregation=stream", "--transfer_block_mb=0.01");
         assertEquals("stream", streamed.transfer().aggregationFor(34_176, false, 2));
         Trainer.Result stream = Trainer.train(cluster, streamed);
@@ -99,10 +100,12 @@ public class ClusterTest {
         assertEquals(tree.losses(), stream.losses());
         assertArrayEquals(tree.params(), stream.params());
         assertEquals(local.losses().get(0), stream.losses().get(0), 1e-5 * local.losses().get(0));
-        // every step's gradient blocks are dropped from the executors once the driver has summed them
+        // every step's gradient blocks are dropped from the executors once the driver has summed them, and the weight
+        // blocks the driver served (WeightBlocks.served) from the driver once the step's job has ended
         scala.Function1<org.apache.spark.storage.BlockId, Object> gradient = (scala.Function1<org.apache.spark.storage.BlockId, Object>
                 & java.io.Serializable) id -> // asked of every executor's block manager, so it travels
-                id instanceof org.apache.spark.storage.BroadcastBlockId b && b.field().startsWith("gradient_");
+                id instanceof org.apache.spark.storage.BroadcastBlockId b
+                        && (b.field().startsWith("gradient_") || b.field().startsWith("weights_"));
         List<?> left = List.of();
         for (int t = 0; t < 50; t++) {
             left = scala.jdk.javaapi.CollectionConverters.asJava(
