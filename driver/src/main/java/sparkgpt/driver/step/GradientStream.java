@@ -135,10 +135,7 @@ public final class GradientStream {
 
         /** Waits until no put reads the gradient buffer any more (before the model goes back to its pool). */
         void settle() {
-            try {
-                puts.handle((v, t) -> null).join();
-            } catch (CompletionException ignored) { // handled above: join returns normally
-            }
+            puts.handle((v, t) -> null).join(); // a failed put ends the chain too: nothing to throw here
         }
 
         private void put(int k) {
@@ -210,8 +207,6 @@ public final class GradientStream {
         private Throwable failure;
         private boolean stopped;
         private volatile boolean jobDone;
-        /** Summed over the fetch threads: fetching (with the master's lookup) and decoding+adding. */
-        final AtomicLong fetchNanos = new AtomicLong(), addNanos = new AtomicLong();
 
         Gather(Channel channel, int partitions, float[] into) {
             this.channel = channel;
@@ -262,10 +257,8 @@ public final class GradientStream {
         private void fetchAll(int p) {
             try {
                 for (int k = sums.length - 1; k >= 0; k--) {
-                    long f0 = System.nanoTime();
                     ChunkedByteBuffer bytes = fetch(p, k);
                     if (bytes == null) return; // stopped
-                    long f1 = System.nanoTime();
                     float[] g = new float[(int) (channel.starts()[k + 1] - channel.starts()[k])];
                     try {
                         floatsInto(bytes, g, 0, g.length, "partition " + p + "'s gradient block " + k);
@@ -273,8 +266,6 @@ public final class GradientStream {
                         bytes.dispose();
                     }
                     add(p, k, g);
-                    fetchNanos.addAndGet(f1 - f0);
-                    addNanos.addAndGet(System.nanoTime() - f1);
                 }
             } catch (Throwable t) {
                 fail(t);
