@@ -47,14 +47,14 @@ public record TransferConfig(double transferBlockMb, String aggregation, String 
      * job); else tree.
      */
     public String aggregationFor(long size, boolean local, int partitions) {
-        boolean streams = !local && gradDtype.equals("fp32") && partitions <= MAX_STREAM_PARTITIONS;
+        boolean streams = !local && gradDtype.equals("fp32") && partitions <= DRIVER_FAN_IN;
         if (aggregation.equals("stream") && !streams) {
             List<String> why = new java.util.ArrayList<>();
             if (local) why.add("local mode");
             if (!gradDtype.equals("fp32")) why.add("grad_dtype = " + gradDtype);
-            if (partitions > MAX_STREAM_PARTITIONS) why.add(partitions + " partitions");
+            if (partitions > DRIVER_FAN_IN) why.add(partitions + " partitions");
             throw new UserError("aggregation = stream: expected a cluster (executors in JVMs of their own), grad_dtype"
-                    + " = fp32 and at most " + MAX_STREAM_PARTITIONS + " partitions, got " + String.join(", ", why)
+                    + " = fp32 and at most " + DRIVER_FAN_IN + " partitions, got " + String.join(", ", why)
                     + ": use tree or auto");
         }
         if (!aggregation.equals("auto")) return aggregation;
@@ -62,6 +62,9 @@ public record TransferConfig(double transferBlockMb, String aggregation, String 
         return streams ? "stream" : "tree";
     }
 
-    /** Stream sums on the driver the partitions of a step that is one job (TreeAggregation's fan-in). */
-    public static final int MAX_STREAM_PARTITIONS = 6;
+    /**
+     * Up to this many partitions a step is one job whose partials the driver adds itself (TreeAggregation); past it,
+     * treeAggregate adds a level on the executors. Stream needs the one job: it sums on the driver.
+     */
+    public static final int DRIVER_FAN_IN = 6;
 }

@@ -12,6 +12,7 @@ import org.apache.spark.TaskContext;
 import org.apache.spark.api.java.JavaRDD;
 import scala.runtime.AbstractFunction1;
 import scala.runtime.BoxedUnit;
+import sparkgpt.driver.config.TransferConfig;
 import sparkgpt.driver.data.TokenWindows;
 
 final class TreeAggregation implements Aggregation {
@@ -21,7 +22,7 @@ final class TreeAggregation implements Aggregation {
      * no extra RDD, no zero value to clone, and no closure cleaning of Spark's own lambdas (treeAggregate's Java
      * wrappers are Scala lambdas, whose class files Spark's ClosureCleaner reads with ASM on every call).
      */
-    public static final int DRIVER_FAN_IN = 6;
+    static final int DRIVER_FAN_IN = TransferConfig.DRIVER_FAN_IN;
 
     /** A step whose gradient block was lost after its task ended runs this many times in all before it fails. */
     static final int STREAM_ATTEMPTS = 3;
@@ -84,19 +85,17 @@ final class TreeAggregation implements Aggregation {
                 try {
                     TreeAggregation.await(job);
                     gather.jobDone();
-                    float[] g = gather.await();
-                    return new Sum(g, total);
+                    return new Sum(gather.await(), total);
                 } catch (GradientStream.BlockLost lost) {
                     if (attempt >= STREAM_ATTEMPTS) throw lost;
                     System.err.println("sparkgpt: " + lost.getMessage() + "; the step runs again");
-                    gather.close();
-                    return stream(windows, step, attempt + 1).await();
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                     throw new IllegalStateException("interrupted while the gradient arrived", e);
                 } finally {
                     gather.close();
                 }
+                return stream(windows, step, attempt + 1).await(); // this attempt's blocks are dropped by now
             }
 
             @Override

@@ -9,9 +9,15 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import org.apache.spark.SparkEnv;
 import org.apache.spark.TaskContext;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.broadcast.Broadcast;
+import org.apache.spark.storage.BlockId;
+import org.apache.spark.storage.BlockManager;
+import org.apache.spark.storage.BroadcastBlockId;
+import org.apache.spark.storage.StorageLevel;
+import org.apache.spark.util.io.ChunkedByteBuffer;
 import sparkgpt.kernels.Parallel;
 
 /**
@@ -140,18 +146,18 @@ public final class WeightBlocks implements Serializable {
     public static WeightBlocks served(JavaSparkContext sc, float[] params, int blockFloats, long[] cuts) {
         long[] starts = starts(params.length, blockFloats, cuts);
         long id = GradientStream.nextId();
-        org.apache.spark.storage.BlockManager bm = org.apache.spark.SparkEnv.get().blockManager();
+        BlockManager bm = SparkEnv.get().blockManager();
         for (int k = 0; k + 1 < starts.length; k++) {
             int from = (int) starts[k], len = (int) (starts[k + 1] - from);
-            bm.putBytes(servedBlock(id, k), new org.apache.spark.util.io.ChunkedByteBuffer(GradientStream.bytes(params, from, len)),
-                    org.apache.spark.storage.StorageLevel.MEMORY_AND_DISK_SER(), true,
+            bm.putBytes(servedBlock(id, k), new ChunkedByteBuffer(GradientStream.bytes(params, from, len)),
+                    StorageLevel.MEMORY_AND_DISK_SER(), true,
                     scala.reflect.ClassTag$.MODULE$.apply(byte[].class));
         }
         return new WeightBlocks(params.length, List.of(), starts, 0, id);
     }
 
-    private static org.apache.spark.storage.BlockId servedBlock(long id, int k) {
-        return new org.apache.spark.storage.BroadcastBlockId(id, "weights_" + k);
+    private static BlockId servedBlock(long id, int k) {
+        return new BroadcastBlockId(id, "weights_" + k);
     }
 
     /**
@@ -206,8 +212,8 @@ public final class WeightBlocks implements Serializable {
     private void copyBlock(int k, float[] into) {
         int at = (int) starts[k];
         if (served != 0) {
-            org.apache.spark.storage.BlockId id = servedBlock(served, k);
-            scala.Option<org.apache.spark.util.io.ChunkedByteBuffer> got = org.apache.spark.SparkEnv.get().blockManager().getRemoteBytes(id);
+            BlockId id = servedBlock(served, k);
+            scala.Option<ChunkedByteBuffer> got = SparkEnv.get().blockManager().getRemoteBytes(id);
             if (got.isEmpty()) {
                 throw new IllegalStateException(id + " (weight block " + k + ") is not on the driver: the step's weights"
                         + " were dropped before this task read them");
@@ -322,7 +328,7 @@ public final class WeightBlocks implements Serializable {
     /** Removes every block from the driver and the executors (after the job that read them). */
     public void destroy() {
         if (inJvm != 0) InJvm.remove(inJvm);
-        if (served != 0) org.apache.spark.SparkEnv.get().blockManager().master().removeBroadcast(served, true, false);
+        if (served != 0) SparkEnv.get().blockManager().master().removeBroadcast(served, true, false);
         for (Broadcast<?> b : blocks) b.destroy();
     }
 
@@ -334,7 +340,7 @@ public final class WeightBlocks implements Serializable {
      */
     public void destroyAndWait() {
         if (inJvm != 0) InJvm.remove(inJvm);
-        if (served != 0) org.apache.spark.SparkEnv.get().blockManager().master().removeBroadcast(served, true, true);
+        if (served != 0) SparkEnv.get().blockManager().master().removeBroadcast(served, true, true);
         for (Broadcast<?> b : blocks) {
             b.unpersist(true);
             b.destroy();
