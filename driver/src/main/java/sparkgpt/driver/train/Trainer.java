@@ -80,7 +80,7 @@ public final class Trainer {
         boolean evaluate = start.valWindows() > 0;
         JavaRDD<TokenWindows> valWindows = evaluate ? TokenWindows.open(sc, start.val(), start.valWindows(), partitions, false,
                 T, model.vocabSize()) : null;
-        describe(sc, cfg, start, layout, aggregation, evaluate);
+        describe(sc, cfg, start, layout, aggregation, aggregationKind.equals("stream"), serveWeights, evaluate);
 
         // every check has passed: the first write to out_dir (a run that starts anew removes an old one and marks out_dir)
         if (start.resumed() == null) OutDir.begin(hadoop, cfg.output().outDir(), start.outDir(), sc.sc().applicationId());
@@ -202,7 +202,7 @@ public final class Trainer {
 
     /** What the run is about to do: cluster, data, model, batch, transfer and the MFU's denominator. */
     private static void describe(JavaSparkContext sc, TrainConfig cfg, StartingPoint start, ParameterLayout layout,
-                                 Aggregation aggregation, boolean evaluate) {
+                                 Aggregation aggregation, boolean stream, boolean serveWeights, boolean evaluate) {
         GptConfig model = start.model();
         int B = cfg.data().batchSize(), T = model.blockSize(), m = cfg.data().microBatchSize();
         System.out.println(SparkSetup.describe(sc));
@@ -218,13 +218,13 @@ public final class Trainer {
         int blockFloats = cfg.transfer().blockFloats();
         int weightBlocks = WeightBlocks.blocksOf(layout.size(), blockFloats, layerStarts(layout));
         // stream's gradient blocks are cut like the weights (at each layer's start)
-        int blocks = aggregation.describe().startsWith("stream") ? weightBlocks : WeightBlocks.count(layout.size(), blockFloats);
+        int blocks = stream ? weightBlocks : WeightBlocks.count(layout.size(), blockFloats);
         int blockSize = Math.min(blockFloats, layout.size());
         boolean weightsBf16 = cfg.transfer().weightDtype().equals("bf16");
         System.out.printf(Locale.ROOT, "transfer: %d block(s) of up to %,d floats (%.3g MB), aggregation %s, weights %s%s"
                         + " in %d block(s) cut at each layer%s, gradients %s%n", blocks, blockSize, blockSize * 4 / 1048576.0,
                 aggregation.describe(), cfg.transfer().weightDtype(), weightsBf16 ? " (eval: fp32)" : "", weightBlocks,
-                aggregation.describe().startsWith("stream") && !weightsBf16 ? " served from the driver's block manager" : "",
+                serveWeights ? " served from the driver's block manager" : "",
                 cfg.transfer().gradDtype());
     }
 
