@@ -46,6 +46,14 @@ public final class Sgemm {
     /** Below this many multiply-adds one thread is faster than waking the pool. */
     private static final long PARALLEL_MIN_WORK = 1L << 18;
 
+    /**
+     * Chunks of the split dimension per thread. Two, not four: a chunk of N columns reuses each packed A panel
+     * across all its B panels. SgemmBench, 2 threads, the two quieter of three alternating runs: 1024 x 1152 x 384
+     * 270-274 vs 233-257 GFLOP/s, dW 384 x 1152 x 1024 258-276 vs 239-240; the other shapes within the noise.
+     * Two still let a thread that finishes early take the other's second chunk.
+     */
+    private static final int CHUNKS_PER_THREAD = 2;
+
     /** Panels per work item of the packing pass. */
     private static final int PACK_GROUP = 4;
 
@@ -101,17 +109,13 @@ public final class Sgemm {
         int chunkUnit = splitM ? MR : NR;
         int splitLen = splitM ? M : N;
         boolean parallel = (long) M * N * K >= PARALLEL_MIN_WORK && Parallel.threads() > 1;
-        // About four chunks per thread, so that dynamic claiming can even out a slow thread.
-        int chunk = parallel ? roundUp((splitLen + 4 * Parallel.threads() - 1) / (4 * Parallel.threads()), chunkUnit)
-                : roundUp(splitLen, chunkUnit);
         int kcb = kBlock(K);
-        chunk = Math.max(splitM ? 4 * MR : NR, Math.min(chunk, splitM ? MC / MR * MR : B_BLOCK / kcb / NR * NR));
-        int chunks = (splitLen + chunk - 1) / chunk;
+        int units = (splitLen + chunkUnit - 1) / chunkUnit;
+        int chunks = chunks(splitM, units, kcb, parallel ? Parallel.threads() : 1);
         // Pack at most SHARED_MAX floats of the shared operand at a time: a whole K of a 50257
         // vocabulary would otherwise be a 77 MB buffer.
         int kSuper = Math.max(kcb, Math.min(roundUp(K, kcb), SHARED_MAX / sharedPad / kcb * kcb));
         float[] shared = sharedBuffer(Math.min(kSuper, K) * sharedPad);
-        int fChunk = chunk;
         for (int ks = 0; ks < K; ks += kSuper) {
             int kLen = Math.min(kSuper, K - ks);
             // The first pass over K writes C unless accumulating; later passes add to it.
@@ -134,7 +138,9 @@ public final class Sgemm {
                 }
             };
             IndexBody compute = c -> {
-                int lo = c * fChunk, hi = Math.min(splitLen, lo + fChunk);
+                // chunk c is units [c * units / chunks, (c + 1) * units / chunks): sizes differ by at most one unit
+                int lo = (int) ((long) c * units / chunks) * chunkUnit;
+                int hi = Math.min(splitLen, (int) ((long) (c + 1) * units / chunks) * chunkUnit);
                 if (splitM) {
                     rowChunk(transA, lo, hi, N, fks, kLen, kcb, A, aOff, lda, shared, sharedPad, C, cOff, ldc, add);
                 } else {
@@ -207,6 +213,24 @@ public final class Sgemm {
                         C, cOff + i * ldc + j, ldc, accumulate, s.edge);
             }
         }
+    }
+
+    /**
+     * How many chunks the split dimension's {@code units} (panels of MR rows or NR columns) are cut into: about
+     * {@link #CHUNKS_PER_THREAD} per thread and a multiple of the thread count, so that the threads get equal
+     * shares, yet each chunk's part of the split operand fits its packing buffer (at most MC rows, or the
+     * columns of one B_BLOCK) and a row chunk keeps at least 4 panels. One thread takes as few chunks as fit.
+     */
+    static int chunks(boolean splitM, int units, int kcb, int threads) {
+        int maxUnits = splitM ? MC / MR : Math.max(1, B_BLOCK / kcb / NR);
+        int fewest = (units + maxUnits - 1) / maxUnits;
+        if (threads == 1) {
+            return fewest;
+        }
+        int minUnits = splitM ? 4 : 1;
+        int chunks = Math.max(fewest, Math.min(CHUNKS_PER_THREAD * threads, Math.max(1, units / minUnits)));
+        int rounded = (chunks + threads - 1) / threads * threads;
+        return rounded <= units ? rounded : chunks;
     }
 
     /** Rows [r0, r1) of C against all N columns, with B packed in {@code bShared}. */

@@ -125,6 +125,33 @@ class SgemmTest {
     }
 
     @Test
+    void chunksShareTheSplitDimensionEquallyAndFitThePackingBuffer() {
+        for (boolean splitM : new boolean[] {true, false}) {
+            for (int threads : new int[] {1, 2, 3, 8}) {
+                for (int units = 1; units <= 700; units++) {
+                    for (int kcb : new int[] {9, 342, Sgemm.KC}) {
+                        int chunks = Sgemm.chunks(splitM, units, kcb, threads);
+                        int maxUnits = splitM ? Sgemm.MC / Sgemm.MR : Sgemm.B_BLOCK / kcb / Sgemm.NR;
+                        String at = "splitM=" + splitM + " threads=" + threads + " units=" + units + " kcb=" + kcb + ": " + chunks + " chunks";
+                        assertTrue(chunks >= 1 && chunks <= units, at);
+                        // chunk c is [c * units / chunks, (c + 1) * units / chunks), as sgemm cuts it
+                        assertTrue((units + chunks - 1) / chunks <= maxUnits, at + " larger than the packing buffer");
+                        int minUnits = splitM ? 4 : 1;
+                        if (threads == 1) {
+                            assertEquals((units + maxUnits - 1) / maxUnits, chunks, at);
+                        } else if (units >= 2 * threads * minUnits && units <= 2 * threads * maxUnits) {
+                            assertEquals(2 * threads, chunks, at);
+                        }
+                        if (chunks % threads != 0) {
+                            assertTrue(chunks + threads - chunks % threads > units, at + " could be a multiple of the threads");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
     void rejectsArraysTooSmallForTheShape() {
         float[] a = new float[6], b = new float[6], c = new float[3];
         assertThrows(IllegalArgumentException.class,
