@@ -2,6 +2,8 @@
 // on all threads at once, the calling thread included, and returns when all are done.
 package sparkgpt.kernels;
 
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -145,6 +147,24 @@ public final class Parallel {
         }
         job.finishOne();
         job.await();
+    }
+
+    /**
+     * CPU time in ns that the calling thread and the pool's threads have used so far, or -1 where the JVM does not
+     * measure thread CPU time. The difference of two readings around a computation on this thread, over its wall
+     * time times {@link #threads()}, is the share of that time its threads were running rather than waiting for a
+     * core (a nested or concurrent caller's use of the pool counts too).
+     */
+    public static long cpuNanos() {
+        ThreadMXBean mx = ManagementFactory.getThreadMXBean();
+        if (!mx.isCurrentThreadCpuTimeSupported() || !mx.isThreadCpuTimeEnabled()) {
+            return -1;
+        }
+        long sum = mx.getCurrentThreadCpuTime();
+        for (Thread w : WORKERS) {
+            sum += Math.max(0, mx.getThreadCpuTime(w.getId()));
+        }
+        return sum;
     }
 
     private static int start(int n, int pieces, int p) {

@@ -249,6 +249,10 @@ public final class Bench {
         double share = median(timed, t -> sparkFixedMs(t) / t.stepMs());
         json.put("spark_fixed_ms", Json.number(fixedMs, 1));
         json.put("spark_share", Json.number(share, 4));
+        // the cpu threads' CPU time over their wall time in compute, the lowest partition's: below 1 when other
+        // processes (another executor, the driver, Spark's daemons) took their cores, or a pool thread sat idle
+        double onCpu = median(timed, Trainer.StepTiming::onCpu);
+        if (!Double.isNaN(onCpu)) json.put("compute_on_cpu", Json.number(onCpu, 4));
         return new Report(tokensPerS, flops / 1e9, mfu, peak, ms, json, List.copyOf(timed));
     }
 
@@ -273,6 +277,11 @@ public final class Bench {
         r.ms().forEach((k, v) -> s.append(String.format(Locale.ROOT, "  %-12s %9.1f ms   %s%n", k, v, notes.get(k))));
         s.append(String.format(Locale.ROOT, "Spark's fixed cost %.1f ms a step (broadcast + aggregation + scheduling), %.1f%% of the step%n",
                 ((Number) r.json().get("spark_fixed_ms")).doubleValue(), 100 * ((Number) r.json().get("spark_share")).doubleValue()));
+        if (r.json().get("compute_on_cpu") instanceof Number onCpu) {
+            s.append(String.format(Locale.ROOT, "compute's threads were on a core %.0f%% of its time (lowest partition; the rest they waited: for a core"
+                    + " another process held, or idle in serial parts and uneven splits)%n",
+                    100 * onCpu.doubleValue()));
+        }
         s.append(String.format(Locale.ROOT, "%.0f tokens/s, %.2f GFLOP/s, MFU %s against %s%n", r.tokensPerS(), r.gflops(),
                 Double.isNaN(r.mfu()) ? "unknown" : String.format(Locale.ROOT, "%.2f%%", 100 * r.mfu()), r.peak().source()));
         return s.toString();

@@ -8,6 +8,7 @@ import org.apache.spark.TaskContext;
 import org.apache.spark.api.java.function.Function2;
 import sparkgpt.driver.config.TransferConfig;
 import sparkgpt.driver.data.TokenWindows;
+import sparkgpt.kernels.Parallel;
 import sparkgpt.worker.Gpt;
 import sparkgpt.worker.GptConfig;
 
@@ -80,6 +81,12 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenWind
         public String device;
         /** Of computeMs, the time spent reading the windows into the micro-batches. */
         public long dataNanos;
+        /**
+         * The cpu backend's threads' CPU time over their wall time in compute (NaN on a device, or where the JVM does
+         * not measure thread CPU time): below 1 when other processes or threads took their cores, or when pool threads
+         * sat idle (serial parts, uneven splits).
+         */
+        public double onCpu = Double.NaN;
 
         public Partial(int partition, double lossSum, float[][] grads, long computeMs, long fetchMs, long forwardMs,
                        long backwardMs) {
@@ -176,6 +183,7 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenWind
             }
             WeightBlocks.Arrival weightsIn = arrival;
             long t1 = System.nanoTime();
+            long cpu1 = Parallel.cpuNanos();
             model.zeroGrad();
             if (backward && stream != null) sender = new GradientStream.Sender(stream, p, model.gradients());
             int[] inputs = new int[m * T], targets = new int[m * T];
@@ -218,6 +226,7 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenWind
             boolean lend = backward && plan.lend() && stream == null;
             float[][] grads = backward && !lend && stream == null ? blocks(model.gradients(), plan.blockFloats()) : null;
             long t2 = System.nanoTime();
+            long cpu2 = Parallel.cpuNanos();
             if (sender != null) sender.finish(); // the puts still under way count as the gradient's transfer
             // the time the first forward waited for weights counts as fetching them, not as forward
             long waited = arrival.waitedNanos;
@@ -226,6 +235,10 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenWind
             out.bf16 = plan.bf16();
             out.device = model.device();
             out.dataNanos = dataNanos;
+            if ("cpu".equals(model.backendName()) && cpu1 >= 0 && t2 - t1 - waited > 0) {
+                // the first forward's waits for weight blocks are off the CPU by design: they count as fetching
+                out.onCpu = (double) (cpu2 - cpu1) / ((double) (t2 - t1 - waited) * Parallel.threads());
+            }
             if (lend) {
                 out.flat = model.gradients();
                 out.blockFloats = plan.blockFloats();

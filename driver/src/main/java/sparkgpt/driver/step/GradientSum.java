@@ -208,6 +208,8 @@ public final class GradientSum implements Serializable {
     public long computeMs, fetchMs, forwardMs, backwardMs;
     /** The slowest partition's time reading its windows (part of computeMs). */
     public long dataNanos;
+    /** The lowest of the partitions' {@link GradientStep.Partial#onCpu} (NaN where none measured it). */
+    public double onCpu = Double.NaN;
     /** The device a partition's kernels ran on (the first one reported: executors of one job share a kind). */
     public String device;
     /** Time spent adding gradients along the slowest path of the tree: seqOps add up, a combOp adds to the max of its sides. */
@@ -226,6 +228,7 @@ public final class GradientSum implements Serializable {
         sum.forwardMs = Math.max(sum.forwardMs, p.forwardMs);
         sum.backwardMs = Math.max(sum.backwardMs, p.backwardMs);
         sum.dataNanos = Math.max(sum.dataNanos, p.dataNanos);
+        sum.onCpu = lowest(sum.onCpu, p.onCpu);
         if (sum.device == null) sum.device = p.device;
         sum.mergeBuddies();
         sum.sumNanos += System.nanoTime() - t0;
@@ -241,6 +244,7 @@ public final class GradientSum implements Serializable {
         a.forwardMs = Math.max(a.forwardMs, b.forwardMs);
         a.backwardMs = Math.max(a.backwardMs, b.backwardMs);
         a.dataNanos = Math.max(a.dataNanos, b.dataNanos);
+        a.onCpu = lowest(a.onCpu, b.onCpu);
         if (a.device == null) a.device = b.device;
         a.mergeBuddies();
         a.sumNanos = Math.max(a.sumNanos, b.sumNanos) + (System.nanoTime() - t0);
@@ -267,9 +271,15 @@ public final class GradientSum implements Serializable {
             sum.forwardMs = p.forwardMs;
             sum.backwardMs = p.backwardMs;
             sum.dataNanos = p.dataNanos;
+            sum.onCpu = p.onCpu;
             sum.device = p.device;
         }
         return sum;
+    }
+
+    /** The smaller of two CPU shares, either of which may be NaN (not measured). */
+    static double lowest(double a, double b) {
+        return Double.isNaN(a) ? b : Double.isNaN(b) ? a : Math.min(a, b);
     }
 
     /** One partition's copy of one gradient block, as a one-block sum (aggregation = stream). */

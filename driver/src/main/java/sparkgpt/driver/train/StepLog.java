@@ -96,7 +96,7 @@ final class StepLog {
         double dataMs = stats.dataNanos / 1e6;
         losses.add(loss);
         timings.add(new Trainer.StepTiming(ms, stats.forwardMs, stats.backwardMs, compute, dataMs, broadcastMs, aggregateMs,
-                stats.sumNanos / 1_000_000, updateMs));
+                stats.sumNanos / 1_000_000, updateMs, stats.onCpu));
         stepMsAverage = stepMsAverage == 0 ? ms : 0.9 * stepMsAverage + 0.1 * ms; // the first step warms up: it decays
 
         int maxSteps = cfg.schedule().maxSteps();
@@ -105,8 +105,9 @@ final class StepLog {
                 Double.isNaN(mfu) ? "unknown" : String.format(Locale.ROOT, "%.1f%%", 100 * mfu),
                 duration(stepMsAverage * (maxSteps - step - 1)));
         if (cfg.output().timing()) {
-            line += String.format(Locale.ROOT, " [compute %d (data %.2f), broadcast %d, aggregate %d, update %d ms]",
-                    compute, dataMs, broadcastMs, aggregateMs, updateMs);
+            line += String.format(Locale.ROOT, " [compute %d (data %.2f%s), broadcast %d, aggregate %d, update %d ms]",
+                    compute, dataMs, Double.isNaN(stats.onCpu) ? "" : String.format(Locale.ROOT, ", on cpu %.0f%%", 100 * stats.onCpu),
+                    broadcastMs, aggregateMs, updateMs);
         }
         if (!finite) line += " (not finite: update skipped)";
         System.out.println(line);
@@ -121,6 +122,7 @@ final class StepLog {
         m.put("mfu", Json.number(mfu, 6));
         m.put("compute_ms", compute);
         m.put("data_ms", Json.number(dataMs, 3));
+        if (!Double.isNaN(stats.onCpu)) m.put("compute_on_cpu", Json.number(stats.onCpu, 4));
         m.put("broadcast_ms", broadcastMs);
         m.put("aggregate_ms", aggregateMs);
         m.put("update_ms", updateMs);

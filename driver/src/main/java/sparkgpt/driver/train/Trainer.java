@@ -40,10 +40,11 @@ public final class Trainer {
      * Where one step's wall time went, in ms: forward and backward of the slowest partition, its
      * compute (those two, reading the windows and the setup around them), the slowest partition's reading
      * of its windows, the broadcast (driver + slowest fetch), the gradient sum (adds along the tree's slowest
-     * path + the driver's final sum), the driver update.
+     * path + the driver's final sum), the driver update; onCpu, the lowest share of compute time a partition's cpu
+     * threads were running (NaN: not measured, or a device).
      */
     public record StepTiming(double stepMs, long forwardMs, long backwardMs, long computeMs, double dataMs,
-                             long broadcastMs, long aggregateMs, long sumMs, long updateMs) {}
+                             long broadcastMs, long aggregateMs, long sumMs, long updateMs, double onCpu) {}
 
     public static Result train(JavaSparkContext sc, TrainConfig cfg) {
         Configuration hadoop = sc.hadoopConfiguration();

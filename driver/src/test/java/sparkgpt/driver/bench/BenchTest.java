@@ -81,7 +81,13 @@ class BenchTest {
             assertTrue(t.forwardMs() > 0 && t.backwardMs() > 0, t.toString());
             assertTrue(t.forwardMs() + t.backwardMs() <= t.computeMs(), t.toString());
             assertTrue(t.computeMs() <= t.stepMs(), t.toString());
+            // the cpu backend's threads' CPU time over their wall time in compute
+            assertTrue(t.onCpu() > 0 && t.onCpu() < 1.1, t.toString());
         }
+        double onCpu = (Double) r.json().get("compute_on_cpu");
+        assertTrue(onCpu > 0 && onCpu < 1.1, r.json().toString());
+        assertTrue(printed.contains(String.format(java.util.Locale.ROOT, "compute's threads were on a core %.0f%% of its time", 100 * onCpu)),
+                printed);
         for (String k : List.of("tokens_per_s", "gflops", "mfu", "peak_flops", "peak_source")) {
             assertTrue(r.json().containsKey(k), r.json().toString());
         }
