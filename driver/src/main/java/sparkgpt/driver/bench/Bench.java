@@ -20,14 +20,18 @@ import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.spark.api.java.JavaSparkContext;
 import sparkgpt.driver.config.ClusterConfig;
+import sparkgpt.driver.config.DataConfig;
 import sparkgpt.driver.config.Key;
 import sparkgpt.driver.config.KeyGroup;
+import sparkgpt.driver.config.ModelConfig;
 import sparkgpt.driver.config.Settings;
 import sparkgpt.driver.config.TrainConfig;
 import sparkgpt.driver.config.UserError;
 import sparkgpt.driver.data.TokenShards;
 import sparkgpt.driver.step.GradientSum;
+import sparkgpt.driver.train.ExecutorMemory;
 import sparkgpt.driver.train.Trainer;
+import sparkgpt.worker.GptConfig;
 import sparkgpt.worker.io.FormatException;
 import sparkgpt.worker.io.Json;
 
@@ -111,6 +115,18 @@ public final class Bench {
             synthetic = Files.createTempDirectory("sparkgpt-bench");
             writeSynthetic(sc.hadoopConfiguration(), synthetic, train, cfg.warmup() + cfg.steps());
             train = TrainConfig.from(s.put("data", synthetic.toString(), "bench: synthetic tokens"));
+        }
+        if (!s.has(DataConfig.MICRO_BATCH_SIZE.name())) {
+            // PyTorch's peer runs each rank's share of the batch as one batch, without accumulation: unless given, so
+            // does sparkgpt, where the executors' memory allows (local mode, bench model: ~4% a step over micro-batches of 4)
+            ModelConfig m = train.model();
+            int micro = ExecutorMemory.largestFitting(sc, new GptConfig(m.nLayer(), m.nHead(), m.nEmbd(), m.blockSize(),
+                    m.vocabSize()), train.data().batchSize(), train.data().partitions());
+            if (micro > train.data().microBatchSize()) {
+                String why = "a partition's share of batch_size as one micro-batch, as PyTorch's peer runs it";
+                train = TrainConfig.from(s.put(DataConfig.MICRO_BATCH_SIZE.name(), String.valueOf(micro), "bench: " + why));
+                System.out.printf(Locale.ROOT, "bench: micro_batch_size = %d (%s; --micro_batch_size chooses)%n", micro, why);
+            }
         }
         try {
             String python = cfg.vsTorch() ? cfg.python() : null; // Config.from found it

@@ -27,7 +27,7 @@ import sparkgpt.worker.ParameterLayout;
  * micro-batch 1 x 1024 comes to ~4.4 GiB (it ran out of memory in a 4 GB executor and ran in 5 GB); the
  * bench model to ~1 GiB (it died of OutOfMemoryError in Spark's 1 GB default, ran in 3 GB).
  */
-final class ExecutorMemory {
+public final class ExecutorMemory {
     private ExecutorMemory() {}
 
     static final long SPARK_RESERVED = 300L << 20;
@@ -77,6 +77,29 @@ final class ExecutorMemory {
                 "executors need ~%d MB for this model at micro_batch_size = %d (weights, gradients, activations, transfer"
                         + " buffers; docs/scaling.md), but %s is %d MB: raise it to at least %s%s", need >> 20,
                 microBatchSize, setting, granted >> 20, setting(need), fits > 0 ? ", or use micro_batch_size = " + fits : ""));
+    }
+
+    /**
+     * The largest micro-batch, a divisor of a partition's share of batchSize, whose training task fits what Spark
+     * granted by {@link #need}'s estimate, taking its larger transfer terms (a gradient not lent); in local mode the
+     * driver's weights, sum, AdamW moments and partials come off the heap first. partitions: the setting (0: one per
+     * executor). 0 when none fits or the partitions do not divide batchSize.
+     */
+    public static int largestFitting(JavaSparkContext sc, GptConfig model, int batchSize, int partitions) {
+        if (partitions <= 0) partitions = StartingPoint.defaultPartitions(sc);
+        if (batchSize % partitions != 0) return 0;
+        int share = batchSize / partitions;
+        long p = new ParameterLayout(model).size();
+        long available = sc.isLocal() ? Runtime.getRuntime().maxMemory() - 4 * p * (3 + partitions)
+                : (long) sc.sc().executorMemory() << 20;
+        return largestFitting(model, share, available, sc.isLocal());
+    }
+
+    static int largestFitting(GptConfig model, int share, long available, boolean inJvm) {
+        for (int m = share; m >= 1; m--) {
+            if (share % m == 0 && need(model, m, true, false, 0, inJvm) <= available) return m;
+        }
+        return 0;
     }
 
     /** Bytes rounded up to a setting one types: 1536m, 2g, 8g. */

@@ -44,6 +44,10 @@ class BenchTest {
                 "--n_embd=128", "--block_size=64", "--vocab_size=256", "--batch_size=8", "--micro_batch_size=2",
                 "--partitions=1", "--steps=2", "--warmup=1"));
         args.addAll(List.of(overrides));
+        return run(args);
+    }
+
+    static Object[] run(List<String> args) throws Exception {
         Settings s = Settings.parse(args);
         Bench.Config cfg = Bench.Config.from(s);
         s.finish("bench");
@@ -117,6 +121,17 @@ class BenchTest {
                 e.getMessage());
         e = assertThrows(UserError.class, () -> Bench.findTorch(dir.resolve("nopython").toString()));
         assertTrue(e.getMessage().contains("nopython: not found"), e.getMessage());
+    }
+
+    @Test
+    void withoutAMicroBatchSizeAPartitionRunsItsShareAsOneMicroBatch() throws Exception {
+        Object[] out = run(List.of("--out_dir=" + tmp.resolve("out"), "--n_layer=2", "--n_head=4", "--n_embd=128",
+                "--block_size=64", "--vocab_size=256", "--batch_size=8", "--partitions=1", "--steps=1", "--warmup=0"));
+        String printed = (String) out[1];
+        assertTrue(printed.contains("micro-batches of 8"), printed);
+        assertTrue(printed.contains("bench: micro_batch_size = 8 (a partition's share of batch_size as one micro-batch"),
+                "the bench says what it chose:\n" + printed);
+        assertTrue(((String) bench("--steps=1", "--warmup=0")[1]).contains("micro-batches of 2"), "a given micro_batch_size stays");
     }
 
     /** A stand-in python: imports torch, and as bench_torch.py records its arguments and threads and reports 1 s a step. */

@@ -51,6 +51,21 @@ class ExecutorMemoryTest {
     }
 
     @Test
+    void theLargestFittingMicroBatchDividesTheShareAndFitsTheMemory() {
+        GptConfig bench = new GptConfig(6, 6, 384, 256, 8192);
+        long need16 = ExecutorMemory.need(bench, 16, true, false, 0, false);
+        long need8 = ExecutorMemory.need(bench, 8, true, false, 0, false);
+        long need6 = ExecutorMemory.need(bench, 6, true, false, 0, false);
+        long need1 = ExecutorMemory.need(bench, 1, true, false, 0, false);
+        assertTrue(need1 < need6 && need6 < need8 && need8 < need16, "the estimate grows with the micro-batch");
+        assertEquals(16, ExecutorMemory.largestFitting(bench, 16, need16, false));
+        assertEquals(8, ExecutorMemory.largestFitting(bench, 16, need16 - 1, false), "a divisor of 16 below 16");
+        assertEquals(6, ExecutorMemory.largestFitting(bench, 12, need8, false), "12's divisors: 6, not 8");
+        assertEquals(0, ExecutorMemory.largestFitting(bench, 16, need1 - 1, false), "none fits");
+        assertTrue(ExecutorMemory.need(bench, 16, true, false, 0, true) < need16, "local mode moves no broadcast copy");
+    }
+
+    @Test
     void tooSmallExecutorsAreToldBeforeTheFirstStepOrWhenTheyRunOut(@TempDir Path tmp) throws Exception {
         String data = TestData.bytes(Files.createDirectories(tmp.resolve("data")), 20_000, 0);
         Files.createDirectories(Path.of(System.getenv("SPARK_HOME"), "jars"));
