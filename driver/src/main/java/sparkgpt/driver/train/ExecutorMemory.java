@@ -56,17 +56,10 @@ public final class ExecutorMemory {
                       boolean lend, boolean fp32Transfers, int partitions) {
         boolean inJvm = sc.isLocal() && fp32Transfers;
         long direct = sc.getConf().getSizeAsBytes("spark.task.maxDirectResultSize", "1m"); // Spark's default
-        long p = new ParameterLayout(model).size();
-        long driver = 0, granted;
-        String setting;
-        if (sc.isLocal()) {
-            driver = backward ? 4 * p * (3 + partitions) : 4 * p; // weights, sum, m, v + one partial per partition
-            granted = Runtime.getRuntime().maxMemory();
-            setting = "the driver's heap (local mode: the executor runs in it; SPARKGPT_DRIVER_MEMORY, --driver-memory)";
-        } else {
-            granted = (long) sc.sc().executorMemory() << 20;
-            setting = "spark.executor.memory (deploy/submit --executor-memory, deploy/standalone-up --memory)";
-        }
+        long driver = driverBytes(sc, model, backward, partitions), granted = granted(sc);
+        String setting = sc.isLocal()
+                ? "the driver's heap (local mode: the executor runs in it; SPARKGPT_DRIVER_MEMORY, --driver-memory)"
+                : "spark.executor.memory (deploy/submit --executor-memory, deploy/standalone-up --memory)";
         long need = need(model, microBatchSize, backward, lend, direct, inJvm) + driver;
         if (need <= granted) return;
         int fits = 0;
@@ -88,11 +81,8 @@ public final class ExecutorMemory {
     public static int largestFitting(JavaSparkContext sc, GptConfig model, int batchSize, int partitions) {
         if (partitions <= 0) partitions = StartingPoint.defaultPartitions(sc);
         if (batchSize % partitions != 0) return 0;
-        int share = batchSize / partitions;
-        long p = new ParameterLayout(model).size();
-        long available = sc.isLocal() ? Runtime.getRuntime().maxMemory() - 4 * p * (3 + partitions)
-                : (long) sc.sc().executorMemory() << 20;
-        return largestFitting(model, share, available, sc.isLocal());
+        return largestFitting(model, batchSize / partitions, granted(sc) - driverBytes(sc, model, true, partitions),
+                sc.isLocal());
     }
 
     static int largestFitting(GptConfig model, int share, long available, boolean inJvm) {
@@ -100,6 +90,17 @@ public final class ExecutorMemory {
             if (share % m == 0 && need(model, m, true, false, 0, inJvm) <= available) return m;
         }
         return 0;
+    }
+
+    /** An executor's heap; in local mode the driver's, which holds the executor. */
+    private static long granted(JavaSparkContext sc) {
+        return sc.isLocal() ? Runtime.getRuntime().maxMemory() : (long) sc.sc().executorMemory() << 20;
+    }
+
+    /** In local mode, what the driver keeps in the same heap: weights, sum, AdamW's m and v, one partial a partition. */
+    private static long driverBytes(JavaSparkContext sc, GptConfig model, boolean backward, int partitions) {
+        long p = new ParameterLayout(model).size();
+        return !sc.isLocal() ? 0 : backward ? 4 * p * (3 + partitions) : 4 * p;
     }
 
     /** Bytes rounded up to a setting one types: 1536m, 2g, 8g. */
