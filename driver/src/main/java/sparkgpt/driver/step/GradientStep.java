@@ -183,7 +183,8 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenWind
             }
             WeightBlocks.Arrival weightsIn = arrival;
             long t1 = System.nanoTime();
-            long cpu1 = Parallel.cpuNanos();
+            boolean onCpuBackend = "cpu".equals(model.backendName()); // a device's threads wait on it by design
+            long cpu1 = onCpuBackend ? Parallel.cpuNanos() : -1;
             model.zeroGrad();
             if (backward && stream != null) sender = new GradientStream.Sender(stream, p, model.gradients());
             int[] inputs = new int[m * T], targets = new int[m * T];
@@ -226,7 +227,7 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenWind
             boolean lend = backward && plan.lend() && stream == null;
             float[][] grads = backward && !lend && stream == null ? blocks(model.gradients(), plan.blockFloats()) : null;
             long t2 = System.nanoTime();
-            long cpu2 = Parallel.cpuNanos();
+            long cpu2 = cpu1 >= 0 ? Parallel.cpuNanos() : -1;
             if (sender != null) sender.finish(); // the puts still under way count as the gradient's transfer
             // the time the first forward waited for weights counts as fetching them, not as forward
             long waited = arrival.waitedNanos;
@@ -235,7 +236,7 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenWind
             out.bf16 = plan.bf16();
             out.device = model.device();
             out.dataNanos = dataNanos;
-            if ("cpu".equals(model.backendName()) && cpu1 >= 0 && t2 - t1 - waited > 0) {
+            if (cpu1 >= 0 && t2 - t1 - waited > 0) {
                 // the first forward's waits for weight blocks are off the CPU by design: they count as fetching
                 out.onCpu = (double) (cpu2 - cpu1) / ((double) (t2 - t1 - waited) * Parallel.threads());
             }
