@@ -1,18 +1,24 @@
 // aggregation = stream: an executor puts its gradient's blocks into its own block manager as the last
 // micro-batch's backward pass finishes them, and the driver fetches and sums them while the backward
 // pass goes on (DDP overlaps its all-reduce with backward the same way); the task's result carries
-// only the losses and timings.
+// only the losses and timings. Blocks travel as little-endian fp32 off the heap, and are fetched from the
+// block manager that holds them straight into floats (also the weights' blocks, WeightBlocks.served).
 package sparkgpt.driver.step;
 
+import java.io.EOFException;
+import java.io.IOException;
+import java.io.InputStream;
 import java.io.Serializable;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
 import java.util.Collections;
 import java.util.Map;
 import java.util.Set;
 import java.util.WeakHashMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentSkipListSet;
 import java.util.concurrent.ExecutorService;
@@ -20,10 +26,13 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicLong;
 import org.apache.spark.SparkContext;
 import org.apache.spark.SparkEnv;
+import org.apache.spark.network.buffer.ManagedBuffer;
+import org.apache.spark.network.shuffle.BlockFetchingListener;
 import org.apache.spark.scheduler.SparkListener;
 import org.apache.spark.scheduler.SparkListenerBlockUpdated;
 import org.apache.spark.storage.BlockId;
 import org.apache.spark.storage.BlockManager;
+import org.apache.spark.storage.BlockManagerId;
 import org.apache.spark.storage.BroadcastBlockId;
 import org.apache.spark.storage.BlockUpdatedInfo;
 import org.apache.spark.storage.StorageLevel;
@@ -72,9 +81,13 @@ public final class GradientStream {
         return NEXT.getAndIncrement();
     }
 
-    /** floats [from, from + len) of src as little-endian bytes, the blocks' format. */
+    /**
+     * floats [from, from + len) of src as little-endian bytes, the blocks' format, off the heap: the socket writes
+     * them as they are (a heap buffer is first copied to a direct one, 256 KiB at a time, by every send), and the
+     * block manager frees them when the block is removed (MemoryStore disposes a removed block's buffers).
+     */
     static ByteBuffer bytes(float[] src, int from, int len) {
-        ByteBuffer bytes = ByteBuffer.allocate(4 * len).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer bytes = ByteBuffer.allocateDirect(4 * len).order(ByteOrder.LITTLE_ENDIAN);
         bytes.asFloatBuffer().put(src, from, len);
         return bytes;
     }
@@ -191,7 +204,7 @@ public final class GradientStream {
             if (info.blockId() instanceof BroadcastBlockId b && b.broadcastId() >= FIRST_ID && info.storageLevel().isValid()) {
                 Gather g = ACTIVE.get(b.broadcastId());
                 String[] f = b.field().split("_"); // gradient_p_k
-                if (g != null && f.length == 3) g.announced(Integer.parseInt(f[1]), Integer.parseInt(f[2]));
+                if (g != null && f.length == 3) g.announced(Integer.parseInt(f[1]), Integer.parseInt(f[2]), info.blockManagerId());
             }
         }
     }
@@ -203,6 +216,8 @@ public final class GradientStream {
         private final float[] into;
         private final GradientSum[] sums;
         private final boolean[][] announced;
+        /** Where each block's put was reported (fetched from there first); null: not reported, or that fetch failed. */
+        private final BlockManagerId[][] where;
         private int summed;
         private Throwable failure;
         private boolean stopped;
@@ -214,11 +229,13 @@ public final class GradientStream {
             this.into = into;
             this.sums = new GradientSum[channel.blocks()];
             this.announced = new boolean[partitions][channel.blocks()];
+            this.where = new BlockManagerId[partitions][channel.blocks()];
         }
 
-        synchronized void announced(int p, int k) {
+        synchronized void announced(int p, int k, BlockManagerId at) {
             if (p < partitions && k < sums.length) {
                 announced[p][k] = true;
+                where[p][k] = at;
                 notifyAll();
             }
         }
@@ -257,14 +274,8 @@ public final class GradientStream {
         private void fetchAll(int p) {
             try {
                 for (int k = sums.length - 1; k >= 0; k--) {
-                    ChunkedByteBuffer bytes = fetch(p, k);
-                    if (bytes == null) return; // stopped
                     float[] g = new float[(int) (channel.starts()[k + 1] - channel.starts()[k])];
-                    try {
-                        floatsInto(bytes, g, 0, g.length, "partition " + p + "'s gradient block " + k);
-                    } finally {
-                        bytes.dispose();
-                    }
+                    if (!fetch(p, k, g)) return; // stopped
                     add(p, k, g);
                 }
             } catch (Throwable t) {
@@ -272,25 +283,47 @@ public final class GradientStream {
             }
         }
 
-        /** Block k of partition p, once it is announced (or POLL_MS passed); null once stopped. */
-        private ChunkedByteBuffer fetch(int p, int k) throws InterruptedException {
+        /**
+         * Block k of partition p into g, once it is announced (or POLL_MS passed): from the block manager that reported
+         * its put, else from wherever the master knows a copy. False once stopped.
+         */
+        private boolean fetch(int p, int k, float[] g) throws InterruptedException {
             BlockId id = channel.block(p, k);
+            String what = "partition " + p + "'s gradient block " + k;
             BlockManager bm = SparkEnv.get().blockManager();
             long lastTry = Long.MIN_VALUE / 2;
             int missed = 0;
             while (true) {
+                BlockManagerId at;
                 synchronized (this) {
                     long idle;
                     while (!stopped && failure == null && !announced[p][k] && !jobDone
                             && (idle = POLL_MS - (System.nanoTime() - lastTry) / 1_000_000) > 0) {
                         wait(idle);
                     }
-                    if (stopped || failure != null) return null;
+                    if (stopped || failure != null) return false;
                     announced[p][k] = false; // taken: a fetch that finds nothing waits for the next report
+                    at = where[p][k];
+                    where[p][k] = null; // tried once: a failed fetch goes through the master next
                 }
                 lastTry = System.nanoTime();
+                if (at != null) {
+                    try {
+                        fetchFloats(at, id, g, 0, g.length, what);
+                        return true;
+                    } catch (IllegalStateException e) {
+                        // that executor lost it (or is gone): another copy, a speculative attempt's, may still be found
+                    }
+                }
                 Option<ChunkedByteBuffer> got = bm.getRemoteBytes(id);
-                if (got.isDefined()) return got.get();
+                if (got.isDefined()) {
+                    try {
+                        floatsInto(got.get(), g, 0, g.length, what);
+                    } finally {
+                        got.get().dispose();
+                    }
+                    return true;
+                }
                 if (jobDone) {
                     if (++missed >= LOST_TRIES) {
                         throw new BlockLost(id + " (partition " + p + "'s gradient block " + k + ") was not found on any"
@@ -314,6 +347,74 @@ public final class GradientStream {
             synchronized (this) {
                 summed++;
                 notifyAll();
+            }
+        }
+    }
+
+    // ---- one block of little-endian fp32, fetched from the block manager that holds it straight into floats ----
+    // BlockManager.getRemoteBytes asks the master where a block is (an RPC), fetches it, and copies the received
+    // frame twice on the heap (BlockTransferService.fetchBlockSync: the frame's many network buffers merged into one,
+    // then into a ByteBuffer of its own) before the caller copies it into floats. The weights' blocks (on the driver)
+    // and a gradient block (where its put was reported) are fetched from the block manager known to hold them, and
+    // the network thread that receives one reads the frame's buffers through a stream into the floats, 64 KiB at a
+    // time: one copy of the block, and no allocation of its size.
+
+    /** Bytes read from the frame at a time, as floats through a view of the same bytes. */
+    private static final int FETCH_CHUNK = 1 << 16;
+
+    private record Chunk(byte[] bytes, FloatBuffer floats) {}
+
+    private static final ThreadLocal<Chunk> CHUNKS = ThreadLocal.withInitial(() -> {
+        byte[] b = new byte[FETCH_CHUNK];
+        return new Chunk(b, ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer());
+    });
+
+    /**
+     * Fetches block id from the block manager from into into[at, at + len); what names the block in an error. Throws
+     * what the fetch failed with (a block the holder does not have, a connection lost) as an IllegalStateException.
+     */
+    static void fetchFloats(BlockManagerId from, BlockId id, float[] into, int at, int len, String what) throws InterruptedException {
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        SparkEnv.get().blockManager().blockTransferService().fetchBlocks(from.host(), from.port(), from.executorId(),
+                new String[] {id.name()}, new BlockFetchingListener() {
+                    @Override
+                    public void onBlockFetchSuccess(String blockId, ManagedBuffer data) {
+                        try {
+                            floatsFrom(data, into, at, len, what);
+                            done.complete(null);
+                        } catch (Throwable t) {
+                            done.completeExceptionally(t);
+                        }
+                    }
+
+                    @Override
+                    public void onBlockFetchFailure(String blockId, Throwable t) {
+                        done.completeExceptionally(t);
+                    }
+                }, null);
+        try {
+            done.get();
+        } catch (ExecutionException e) {
+            throw new IllegalStateException("fetching " + what + " (" + id + ") from " + from + " failed: " + e.getCause(),
+                    e.getCause());
+        }
+    }
+
+    /** A received block's bytes (little-endian fp32) into into[at, at + len). */
+    static void floatsFrom(ManagedBuffer data, float[] into, int at, int len, String what) throws IOException {
+        if (data.size() != 4L * len) {
+            throw new IllegalStateException(what + " has " + data.size() + " bytes, expected " + 4L * len);
+        }
+        Chunk chunk = CHUNKS.get();
+        try (InputStream in = data.createInputStream()) {
+            for (int done = 0; done < len; ) {
+                int n = Math.min(FETCH_CHUNK / 4, len - done);
+                if (in.readNBytes(chunk.bytes(), 0, 4 * n) != 4 * n) {
+                    throw new EOFException(what + " ended after " + 4L * done + " of " + 4L * len + " bytes");
+                }
+                chunk.floats().clear();
+                chunk.floats().get(into, at + done, n);
+                done += n;
             }
         }
     }

@@ -15,6 +15,7 @@ import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.storage.BlockId;
 import org.apache.spark.storage.BlockManager;
+import org.apache.spark.storage.BlockManagerId;
 import org.apache.spark.storage.BroadcastBlockId;
 import org.apache.spark.storage.StorageLevel;
 import org.apache.spark.util.io.ChunkedByteBuffer;
@@ -46,17 +47,20 @@ public final class WeightBlocks implements Serializable {
 
     /** Served from the driver's block manager ({@link #served}): the step's id there; 0: broadcasts or in the JVM. */
     private final long served;
+    /** Served: the driver's block manager, which the executors fetch the blocks from. */
+    private final BlockManagerId driver;
 
     private WeightBlocks(int size, List<Broadcast<?>> blocks, long[] starts, long inJvm) {
-        this(size, blocks, starts, inJvm, 0);
+        this(size, blocks, starts, inJvm, 0, null);
     }
 
-    private WeightBlocks(int size, List<Broadcast<?>> blocks, long[] starts, long inJvm, long served) {
+    private WeightBlocks(int size, List<Broadcast<?>> blocks, long[] starts, long inJvm, long served, BlockManagerId driver) {
         this.size = size;
         this.blocks = blocks;
         this.starts = starts;
         this.inJvm = inJvm;
         this.served = served;
+        this.driver = driver;
     }
 
     /** How many blocks {@link #broadcast} cuts size floats into, at cuts and every blockFloats between. */
@@ -153,7 +157,7 @@ public final class WeightBlocks implements Serializable {
                     StorageLevel.MEMORY_AND_DISK_SER(), true,
                     scala.reflect.ClassTag$.MODULE$.apply(byte[].class));
         }
-        return new WeightBlocks(params.length, List.of(), starts, 0, id);
+        return new WeightBlocks(params.length, List.of(), starts, 0, id, bm.blockManagerId());
     }
 
     private static BlockId servedBlock(long id, int k) {
@@ -212,16 +216,11 @@ public final class WeightBlocks implements Serializable {
     private void copyBlock(int k, float[] into) {
         int at = (int) starts[k];
         if (served != 0) {
-            BlockId id = servedBlock(served, k);
-            scala.Option<ChunkedByteBuffer> got = SparkEnv.get().blockManager().getRemoteBytes(id);
-            if (got.isEmpty()) {
-                throw new IllegalStateException(id + " (weight block " + k + ") is not on the driver: the step's weights"
-                        + " were dropped before this task read them");
-            }
             try {
-                GradientStream.floatsInto(got.get(), into, at, (int) (starts[k + 1] - at), id.toString());
-            } finally {
-                got.get().dispose();
+                GradientStream.fetchFloats(driver, servedBlock(served, k), into, at, (int) (starts[k + 1] - at), "weight block " + k);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while fetching weight block " + k, e);
             }
             return;
         }

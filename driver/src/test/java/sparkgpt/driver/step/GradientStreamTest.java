@@ -1,15 +1,23 @@
 // aggregation = stream's two ends in one JVM (local mode's block manager stands in for an executor's): blocks
 // put as the backward pass finishes them are summed per block with GradientSum's bits, a block that never
-// arrives after the job fails the gather with its name, and a step's blocks are dropped afterwards.
+// arrives after the job fails the gather with its name, and a step's blocks are dropped afterwards. A block
+// fetched from the block manager that holds it lands in floats with the same bits (local mode's block manager
+// serves its own fetch over the network); one the holder lacks, or of the wrong size, fails with its name.
 package sparkgpt.driver.step;
 
 import static org.junit.jupiter.api.Assertions.*;
 
+import java.nio.ByteBuffer;
 import java.util.Map;
 import java.util.Random;
 import org.apache.spark.SparkEnv;
 import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.network.buffer.NioManagedBuffer;
+import org.apache.spark.storage.BlockId;
+import org.apache.spark.storage.BlockManager;
 import org.apache.spark.storage.BroadcastBlockId;
+import org.apache.spark.storage.StorageLevel;
+import org.apache.spark.util.io.ChunkedByteBuffer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -77,5 +85,49 @@ class GradientStreamTest {
         } finally {
             gather.close();
         }
+    }
+
+    @Test
+    void aFetchedBlockLandsAtItsOffsetWithTheSameBits() throws Exception {
+        int n = 40_003; // two whole 64 KiB reads and a ragged one
+        float[] src = random(n, 7);
+        src[5] = Float.NaN;
+        src[6] = -0.0f;
+        src[7] = Float.MIN_VALUE;
+        BlockManager bm = SparkEnv.get().blockManager();
+        BlockId id = new BroadcastBlockId(GradientStream.nextId(), "blockfetch_0");
+        ByteBuffer bytes = GradientStream.bytes(src, 0, n);
+        assertTrue(bytes.isDirect());
+        bm.putBytes(id, new ChunkedByteBuffer(bytes), StorageLevel.MEMORY_AND_DISK_SER(), true,
+                scala.reflect.ClassTag$.MODULE$.apply(byte[].class));
+        try {
+            float[] into = new float[n + 10];
+            into[4] = 42f;
+            into[n + 5] = 43f;
+            GradientStream.fetchFloats(bm.blockManagerId(), id, into, 5, n, "test block");
+            for (int i = 0; i < n; i++) {
+                assertEquals(Float.floatToRawIntBits(src[i]), Float.floatToRawIntBits(into[5 + i]), "float " + i);
+            }
+            assertEquals(42f, into[4]);
+            assertEquals(43f, into[n + 5]);
+        } finally {
+            bm.removeBlock(id, true);
+        }
+    }
+
+    @Test
+    void aBlockTheHolderDoesNotHaveFailsWithItsName() {
+        BlockId id = new BroadcastBlockId(GradientStream.nextId(), "blockfetch_missing");
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> GradientStream.fetchFloats(
+                SparkEnv.get().blockManager().blockManagerId(), id, new float[4], 0, 4, "weight block 3"));
+        assertTrue(e.getMessage().startsWith("fetching weight block 3 (" + id + ") from "), e.getMessage());
+    }
+
+    @Test
+    void aBlockOfTheWrongSizeFailsWithBothSizes() {
+        NioManagedBuffer data = new NioManagedBuffer(GradientStream.bytes(new float[10], 0, 10));
+        IllegalStateException e = assertThrows(IllegalStateException.class,
+                () -> GradientStream.floatsFrom(data, new float[12], 0, 12, "partition 1's gradient block 2"));
+        assertEquals("partition 1's gradient block 2 has 40 bytes, expected 48", e.getMessage());
     }
 }
