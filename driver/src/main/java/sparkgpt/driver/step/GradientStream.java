@@ -18,9 +18,9 @@ import java.util.Set;
 import java.util.WeakHashMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentSkipListSet;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicLong;
@@ -370,8 +370,9 @@ public final class GradientStream {
     });
 
     /**
-     * Fetches block id from the block manager from into into[at, at + len); what names the block in an error. Throws
-     * what the fetch failed with (a block the holder does not have, a connection lost) as an IllegalStateException.
+     * Fetches block id from the block manager {@code from} into into[at, at + len); what names the block in an error.
+     * What the fetch failed with (a block the holder does not have, a connection lost) is thrown as an
+     * IllegalStateException. The received bytes are read into the floats on the network thread that received them.
      */
     static void fetchFloats(BlockManagerId from, BlockId id, float[] into, int at, int len, String what) throws InterruptedException {
         CompletableFuture<Void> done = new CompletableFuture<>();
