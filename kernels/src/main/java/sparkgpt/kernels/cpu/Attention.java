@@ -154,7 +154,7 @@ final class Attention {
 
     // the max of the row's n scaled scores
     private static float maxRow(float[] pre, int row, int n, float scale) {
-        FloatVector m = NEG_INF;
+        FloatVector m = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
         for (int i = 0; i < n; i += L) {
             m = m.max(FloatVector.fromArray(S, pre, row + i).mul(scale).blend(NEG_INF, IOTA.compare(VectorOperators.GE, (float) (n - i))));
         }
@@ -163,7 +163,7 @@ final class Attention {
 
     // att[row .. row + n) = exp(pre * scale - max), the lanes past n 0; returns their sum, in lane order
     private static float expRow(float[] pre, float[] att, int row, int n, float scale, float max) {
-        FloatVector sum = ZERO;
+        FloatVector sum = FloatVector.zero(S);
         for (int i = 0; i < n; i += L) {
             FloatVector e = VectorMath.exp(FloatVector.fromArray(S, pre, row + i).mul(scale).sub(max))
                     .blend(ZERO, IOTA.compare(VectorOperators.GE, (float) (n - i)));
@@ -186,7 +186,7 @@ final class Attention {
         int last = (n - 1) / L * L;
         VectorMask<Float> past = IOTA.compare(VectorOperators.GE, (float) (n - last)); // lanes at or past n
         FloatVector dl = FloatVector.fromArray(S, datt, row + last).blend(ZERO, past);
-        FloatVector acc = ZERO;
+        FloatVector acc = FloatVector.zero(S);
         for (int i = 0; i < last; i += L) acc = FloatVector.fromArray(S, att, row + i).fma(FloatVector.fromArray(S, datt, row + i), acc);
         float dot = VectorMath.sumLanes(FloatVector.fromArray(S, att, row + last).fma(dl, acc));
         for (int i = 0; i < last; i += L) {
