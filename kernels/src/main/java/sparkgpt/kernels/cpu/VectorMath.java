@@ -56,7 +56,7 @@ final class VectorMath {
     /**
      * Sum of the lanes in lane order (reduceLanes(ADD) leaves the order to the implementation). The lanes go
      * through a scratch array of the thread's: toArray's new array escapes into the vector store, so C2 cannot
-     * remove it, and a call per softmax or LayerNorm row allocated ~30 MB a second (JFR allocation samples).
+     * remove it, and a call per softmax or LayerNorm row allocated 10-15 MB a second (JFR allocation samples).
      */
     static float sumLanes(FloatVector v) {
         float[] lanes = LANES.get();
