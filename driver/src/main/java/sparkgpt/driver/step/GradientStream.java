@@ -287,7 +287,7 @@ public final class GradientStream {
          * Block k of partition p into g, once it is announced (or POLL_MS passed): from the block manager that reported
          * its put, else from wherever the master knows a copy. False once stopped.
          */
-        private boolean fetch(int p, int k, float[] g) throws InterruptedException {
+        private boolean fetch(int p, int k, float[] g) throws InterruptedException, IOException {
             BlockId id = channel.block(p, k);
             String what = "partition " + p + "'s gradient block " + k;
             BlockManager bm = SparkEnv.get().blockManager();
@@ -317,10 +317,8 @@ public final class GradientStream {
                 }
                 Option<ChunkedByteBuffer> got = bm.getRemoteBytes(id);
                 if (got.isDefined()) {
-                    try {
-                        floatsInto(got.get(), g, 0, g.length, what);
-                    } finally {
-                        got.get().dispose();
+                    try (InputStream in = got.get().toInputStream(true)) { // disposes the bytes once read
+                        floatsFrom(got.get().size(), in, g, 0, g.length, what);
                     }
                     return true;
                 }
@@ -403,36 +401,23 @@ public final class GradientStream {
 
     /** A received block's bytes (little-endian fp32) into into[at, at + len). */
     static void floatsFrom(ManagedBuffer data, float[] into, int at, int len, String what) throws IOException {
-        if (data.size() != 4L * len) {
-            throw new IllegalStateException(what + " has " + data.size() + " bytes, expected " + 4L * len);
-        }
-        Chunk chunk = CHUNKS.get();
         try (InputStream in = data.createInputStream()) {
-            for (int done = 0; done < len; ) {
-                int n = Math.min(FETCH_CHUNK / 4, len - done);
-                if (in.readNBytes(chunk.bytes(), 0, 4 * n) != 4 * n) {
-                    throw new EOFException(what + " ended after " + 4L * done + " of " + 4L * len + " bytes");
-                }
-                chunk.floats().clear();
-                chunk.floats().get(into, at + done, n);
-                done += n;
-            }
+            floatsFrom(data.size(), in, into, at, len, what);
         }
     }
 
-    /** A block's bytes (little-endian fp32) into into[at, at + len); what names the block in an error. */
-    static void floatsInto(ChunkedByteBuffer bytes, float[] into, int at, int len, String what) {
-        if (bytes.size() != 4L * len) {
-            throw new IllegalStateException(what + " has " + bytes.size() + " bytes, expected " + 4L * len);
-        }
-        ByteBuffer[] chunks = bytes.getChunks();
-        boolean whole = true;
-        for (ByteBuffer c : chunks) whole &= c.remaining() % 4 == 0;
-        if (!whole) chunks = new ByteBuffer[] {bytes.toByteBuffer()}; // a float split between chunks
-        for (ByteBuffer c : chunks) {
-            int n = c.remaining() / 4;
-            c.order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(into, at, n);
-            at += n;
+    /** size bytes of little-endian fp32 from in into into[at, at + len); what names the block in an error. */
+    static void floatsFrom(long size, InputStream in, float[] into, int at, int len, String what) throws IOException {
+        if (size != 4L * len) throw new IllegalStateException(what + " has " + size + " bytes, expected " + 4L * len);
+        Chunk chunk = CHUNKS.get();
+        for (int done = 0; done < len; ) {
+            int n = Math.min(FETCH_CHUNK / 4, len - done);
+            if (in.readNBytes(chunk.bytes(), 0, 4 * n) != 4 * n) {
+                throw new EOFException(what + " ended after " + 4L * done + " of " + 4L * len + " bytes");
+            }
+            chunk.floats().clear();
+            chunk.floats().get(into, at + done, n);
+            done += n;
         }
     }
 }
