@@ -186,7 +186,6 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenWind
             boolean onCpuBackend = "cpu".equals(model.backendName()); // a device's threads wait on it by design
             long cpu1 = onCpuBackend ? Parallel.cpuNanos() : -1;
             model.zeroGrad();
-            if (backward && stream != null) sender = new GradientStream.Sender(stream, p, model.gradients());
             int[] inputs = new int[m * T], targets = new int[m * T];
             float dlossPerToken = 1f / ((float) plan.batchSize() * T);
             double lossSum = 0;
@@ -215,9 +214,16 @@ public final class GradientStep implements Function2<Integer, Iterator<TokenWind
                 float[] losses = model.losses();
                 long f1 = System.nanoTime();
                 for (int i = 0; i < m * T; i++) lossSum += losses[i];
-                // stream: the last micro-batch's backward sends each block as soon as it is final
-                if (backward && sender != null && q0 + m >= sequences) model.backward(dlossPerToken, sender::finalFrom);
-                else if (backward) model.backward(dlossPerToken);
+                // stream: the last micro-batch's backward sends each block as soon as it is final. The sender drops this
+                // executor's blocks of the step before, which the driver has summed by now: this task's forward has
+                // read every weight block, and the driver puts them after that sum (with the job submitted a step
+                // ahead, the task starts while the driver may still be fetching them)
+                if (backward && stream != null && q0 + m >= sequences) {
+                    sender = new GradientStream.Sender(stream, p, model.gradients());
+                    model.backward(dlossPerToken, sender::finalFrom);
+                } else if (backward) {
+                    model.backward(dlossPerToken);
+                }
                 forwardNanos += f1 - f0;
                 backwardNanos += System.nanoTime() - f1;
             }

@@ -6,19 +6,39 @@ package sparkgpt.driver.step;
 import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.WeakHashMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.function.BooleanSupplier;
 import org.apache.spark.SparkEnv;
 import org.apache.spark.TaskContext;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.broadcast.Broadcast;
+import org.apache.spark.rpc.RpcCallContext;
+import org.apache.spark.rpc.RpcEndpointRef;
+import org.apache.spark.rpc.RpcEnv;
+import org.apache.spark.rpc.RpcTimeout;
+import org.apache.spark.rpc.RpcTimeoutException;
+import org.apache.spark.rpc.ThreadSafeRpcEndpoint;
 import org.apache.spark.storage.BlockId;
 import org.apache.spark.storage.BlockManager;
 import org.apache.spark.storage.BlockManagerId;
 import org.apache.spark.storage.BroadcastBlockId;
 import org.apache.spark.storage.StorageLevel;
-import org.apache.spark.util.io.ChunkedByteBuffer;
+import org.apache.spark.util.RpcUtils;
+import scala.Function1;
+import scala.PartialFunction;
+import scala.jdk.javaapi.FutureConverters;
+import scala.runtime.AbstractPartialFunction;
+import scala.runtime.BoxedUnit;
 import sparkgpt.kernels.Parallel;
 
 /**
@@ -49,6 +69,10 @@ public final class WeightBlocks implements Serializable {
     private final long served;
     /** Served: the driver's block manager, which the executors fetch the blocks from. */
     private final BlockManagerId driver;
+    /** Served, on the driver: blocks [0, put) are in its block manager. */
+    private transient int put;
+    /** Served, in a task: blocks [0, known) are known to be put (no need to ask). */
+    private transient int known;
 
     private WeightBlocks(int size, List<Broadcast<?>> blocks, long[] starts, long inJvm) {
         this(size, blocks, starts, inJvm, 0, null);
@@ -148,16 +172,48 @@ public final class WeightBlocks implements Serializable {
      * to 6. The blocks share {@link GradientStream}'s id space ({@code broadcast_<id>_weights_<k>}).
      */
     public static WeightBlocks served(JavaSparkContext sc, float[] params, int blockFloats, long[] cuts) {
-        long[] starts = starts(params.length, blockFloats, cuts);
+        WeightBlocks w = served(sc, params.length, blockFloats, cuts);
+        w.written(params, params.length);
+        return w;
+    }
+
+    /**
+     * {@link #served} weights of which nothing is put yet: {@link #written} puts each block once the update has
+     * finished it. A task may start before that (its job is submitted a step ahead, NextStep): its fetch of a block
+     * not yet put asks the driver ({@link Served}) and goes on when the block is there, so that executors compute
+     * the first layers while the driver still updates the last.
+     */
+    public static WeightBlocks served(JavaSparkContext sc, int size, int blockFloats, long[] cuts) {
         long id = GradientStream.nextId();
+        SparkEnv env = SparkEnv.get();
+        Served.on(env).open(id);
+        return new WeightBlocks(size, List.of(), starts(size, blockFloats, cuts), 0, id, env.blockManager().blockManagerId());
+    }
+
+    /**
+     * params are final in [0, upTo): the served blocks inside it are put (each once, in order), and the tasks
+     * waiting for them go on. Weights of other kinds are complete from the start (a {@link #later} handle is
+     * published by {@link #publish}).
+     */
+    public void written(float[] params, long upTo) {
+        if (served == 0) return;
+        int k = put;
         BlockManager bm = SparkEnv.get().blockManager();
-        for (int k = 0; k + 1 < starts.length; k++) {
+        for (; k + 1 < starts.length && starts[k + 1] <= upTo; k++) {
             int from = (int) starts[k], len = (int) (starts[k + 1] - from);
-            bm.putBytes(servedBlock(id, k), new ChunkedByteBuffer(GradientStream.bytes(params, from, len)),
+            bm.putBytes(servedBlock(served, k), GradientStream.bytes(params, from, len),
                     StorageLevel.MEMORY_AND_DISK_SER(), true,
                     scala.reflect.ClassTag$.MODULE$.apply(byte[].class));
         }
-        return new WeightBlocks(params.length, List.of(), starts, 0, id, bm.blockManagerId());
+        if (k > put) {
+            put = k;
+            Served.on(SparkEnv.get()).put(served, k);
+        }
+    }
+
+    /** Whether {@link #written} has put a served block (other weights: false, they go out whole). */
+    public boolean firstOut() {
+        return put > 0;
     }
 
     private static BlockId servedBlock(long id, int k) {
@@ -174,15 +230,16 @@ public final class WeightBlocks implements Serializable {
                 InJvm.put(new Later(params, new Arrival(0))));
     }
 
-    /** The params a {@link #later} handle stands for are written: its tasks go on. */
+    /** The params a {@link #later} handle stands for are written: its tasks go on (other weights: nothing to do). */
     public void publish() {
-        InJvm.get(inJvm, Later.class).arrival.arrived(size);
+        if (inJvm != 0 && InJvm.get(inJvm, Object.class) instanceof Later later) later.arrival.arrived(size);
     }
 
-    /** The driver stopped before publishing: tasks waiting on a {@link #later} handle fail instead. */
+    /** The driver stopped before publishing: tasks waiting on a {@link #later} handle or a served block fail instead. */
     public void abandon() {
-        InJvm.get(inJvm, Later.class).arrival.failed(
-                new IllegalStateException("the driver stopped before this step's weights were written"));
+        String why = "the driver stopped before this step's weights were written";
+        if (served != 0) Served.on(SparkEnv.get()).close(served, why);
+        else InJvm.get(inJvm, Later.class).arrival.failed(new IllegalStateException(why));
     }
 
     /** Params promised by the driver: all of them arrive at once when they are written. */
@@ -200,8 +257,16 @@ public final class WeightBlocks implements Serializable {
         return starts.length - 1;
     }
 
-    /** Fetches every block (on an executor) and copies it into the model's flat buffer (bf16: expanded to fp32). */
+    /**
+     * Fetches every block (on an executor) and copies it into the model's flat buffer (bf16: expanded to fp32); a task
+     * killed while it waits for a served block stops.
+     */
     public void copyInto(float[] into) {
+        TaskContext context = TaskContext.get();
+        copyInto(into, () -> context != null && context.isInterrupted());
+    }
+
+    private void copyInto(float[] into, BooleanSupplier stopped) {
         if (into.length != size) {
             throw new IllegalArgumentException("parameter vector has " + size + " floats, model expects " + into.length);
         }
@@ -210,13 +275,14 @@ public final class WeightBlocks implements Serializable {
             System.arraycopy(params instanceof Later later ? later.params : (float[]) params, 0, into, 0, size);
             return;
         }
-        for (int k = 0; k < blocks(); k++) copyBlock(k, into);
+        for (int k = 0; k < blocks(); k++) copyBlock(k, into, stopped);
     }
 
-    private void copyBlock(int k, float[] into) {
+    private void copyBlock(int k, float[] into, BooleanSupplier stopped) {
         int at = (int) starts[k];
         if (served != 0) {
             try {
+                if (k >= known) known = Served.await(served, k, stopped);
                 GradientStream.fetchFloats(driver, servedBlock(served, k), into, at, (int) (starts[k + 1] - at), "weight block " + k);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
@@ -249,7 +315,7 @@ public final class WeightBlocks implements Serializable {
         FETCH.execute(() -> {
             try {
                 for (int k = 0; k < blocks(); k++) {
-                    copyBlock(k, into);
+                    copyBlock(k, into, () -> arrival.stopping);
                     arrival.arrived(starts[k + 1]);
                 }
             } catch (Throwable t) {
@@ -272,9 +338,16 @@ public final class WeightBlocks implements Serializable {
         private Throwable failure;
         /** Time the task spent in {@link #await} (the fetch it did not hide behind compute). */
         public long waitedNanos;
+        /** The task is ending: a fetch still waiting for a served block stops. */
+        private volatile boolean stopping;
 
         Arrival(long arrived) {
             this.arrived = arrived;
+        }
+
+        /** Floats [0, arrived()) are in place. */
+        synchronized long arrived() {
+            return arrived;
         }
 
         synchronized void arrived(long floats) {
@@ -287,8 +360,12 @@ public final class WeightBlocks implements Serializable {
             notifyAll();
         }
 
-        /** Waits until the fetch has ended, fetched or failed (before the buffer it writes may be reused). */
+        /**
+         * Waits until the fetch has ended, fetched or failed (before the buffer it writes may be reused); one still
+         * waiting for a served block stops waiting.
+         */
         public synchronized void settle(long size) {
+            stopping = true;
             waitFor(size, false);
         }
 
@@ -327,7 +404,7 @@ public final class WeightBlocks implements Serializable {
     /** Removes every block from the driver and the executors (after the job that read them). */
     public void destroy() {
         if (inJvm != 0) InJvm.remove(inJvm);
-        if (served != 0) SparkEnv.get().blockManager().master().removeBroadcast(served, true, false);
+        if (served != 0) removeServed();
         for (Broadcast<?> b : blocks) b.destroy();
     }
 
@@ -339,10 +416,157 @@ public final class WeightBlocks implements Serializable {
      */
     public void destroyAndWait() {
         if (inJvm != 0) InJvm.remove(inJvm);
-        if (served != 0) SparkEnv.get().blockManager().master().removeBroadcast(served, true, true);
+        if (served != 0) removeServed();
         for (Broadcast<?> b : blocks) {
             b.unpersist(true);
             b.destroy();
+        }
+    }
+
+    /**
+     * Served blocks live only in the driver's block manager (the executors read them into their models): removed there
+     * at once, their buffers go back to the pool for the next step's blocks. A task still asking for one is told.
+     */
+    private void removeServed() {
+        SparkEnv env = SparkEnv.get();
+        Served.on(env).close(served, "weights " + served + " were removed: their step is over");
+        env.blockManager().removeBroadcast(served, true);
+    }
+
+    /**
+     * Which served blocks the driver has put, for tasks that start before their step's update ends: a task's fetch of
+     * a block it does not know to be put asks this endpoint on the driver, which answers once the block is put, with
+     * the count put so far (the fetch asks again only past that count). Weights removed or abandoned answer with a
+     * failure, so a waiting fetch always ends. Spark's own endpoints work the same way (the block manager master's).
+     */
+    static final class Served implements ThreadSafeRpcEndpoint {
+        static final String NAME = "sparkgpt-weights";
+        /** How often a waiting fetch looks whether its task is ending. */
+        static final long STOP_POLL_MS = 50;
+
+        /** An executor's question: is block (of the weights with this id) put? The answer: how many are. */
+        record Ask(long id, int block) implements Serializable {}
+
+        private static final class Progress {
+            int put;
+            final List<Ask> asks = new ArrayList<>();
+            final List<RpcCallContext> askers = new ArrayList<>();
+        }
+
+        private static final Map<SparkEnv, Served> ON = new WeakHashMap<>();
+        private static final Map<SparkEnv, RpcEndpointRef> REFS = new WeakHashMap<>();
+
+        private final RpcEnv env;
+        /** The served weights not removed yet, by id. */
+        private final Map<Long, Progress> progress = new HashMap<>();
+        /** Why the last few closed ids were closed, for a task that asks after that. */
+        private final Map<Long, String> closed = new LinkedHashMap<>() {
+            @Override
+            protected boolean removeEldestEntry(Map.Entry<Long, String> eldest) {
+                return size() > 16;
+            }
+        };
+
+        private Served(RpcEnv env) {
+            this.env = env;
+        }
+
+        /** The endpoint of this driver, set up with its first served weights. */
+        static synchronized Served on(SparkEnv sparkEnv) {
+            return ON.computeIfAbsent(sparkEnv, e -> {
+                Served s = new Served(e.rpcEnv());
+                e.rpcEnv().setupEndpoint(NAME, s);
+                return s;
+            });
+        }
+
+        synchronized void open(long id) {
+            progress.put(id, new Progress());
+        }
+
+        /** Blocks [0, count) of weights id are put. */
+        synchronized void put(long id, int count) {
+            Progress p = progress.get(id);
+            p.put = count;
+            for (int i = p.asks.size() - 1; i >= 0; i--) {
+                if (p.asks.get(i).block() < count) {
+                    p.askers.get(i).reply(count);
+                    p.asks.remove(i);
+                    p.askers.remove(i);
+                }
+            }
+        }
+
+        /** Weights id will not be put (any more): who waits for them fails with why. */
+        synchronized void close(long id, String why) {
+            Progress p = progress.remove(id);
+            if (p == null) return;
+            closed.put(id, why);
+            for (RpcCallContext c : p.askers) c.sendFailure(new IllegalStateException(why));
+        }
+
+        private synchronized void asked(Ask ask, RpcCallContext context) {
+            Progress p = progress.get(ask.id());
+            if (p == null) {
+                context.sendFailure(new IllegalStateException(closed.getOrDefault(ask.id(), "weights " + ask.id() + " are not served")));
+            } else if (ask.block() < p.put) {
+                context.reply(p.put);
+            } else {
+                p.asks.add(ask);
+                p.askers.add(context);
+            }
+        }
+
+        @Override
+        public RpcEnv rpcEnv() {
+            return env;
+        }
+
+        @Override
+        public PartialFunction<Object, BoxedUnit> receiveAndReply(RpcCallContext context) {
+            return new AbstractPartialFunction<>() {
+                @Override
+                public boolean isDefinedAt(Object message) {
+                    return message instanceof Ask;
+                }
+
+                @Override
+                @SuppressWarnings("unchecked")
+                public <A1, B1> B1 applyOrElse(A1 message, Function1<A1, B1> otherwise) {
+                    if (!(message instanceof Ask ask)) return otherwise.apply(message);
+                    asked(ask, context);
+                    return (B1) BoxedUnit.UNIT;
+                }
+            };
+        }
+
+        /**
+         * In a task: waits until block of weights id is put, and returns how many are; stops (throws) once stopped
+         * says so. An ask that times out (spark.rpc.askTimeout) is asked again: the driver may still be summing
+         * the step before, behind a straggler.
+         */
+        static int await(long id, int block, BooleanSupplier stopped) throws InterruptedException {
+            SparkEnv sparkEnv = SparkEnv.get();
+            RpcEndpointRef driver;
+            synchronized (Served.class) {
+                driver = REFS.computeIfAbsent(sparkEnv, e -> RpcUtils.makeDriverRef(NAME, e.conf(), e.rpcEnv()));
+            }
+            RpcTimeout timeout = RpcUtils.askRpcTimeout(sparkEnv.conf());
+            while (true) {
+                CompletableFuture<Integer> answer = FutureConverters.asJava(driver.<Integer>ask(new Ask(id, block), timeout,
+                        scala.reflect.ClassTag$.MODULE$.apply(Integer.class))).toCompletableFuture();
+                while (true) {
+                    if (stopped.getAsBoolean()) throw new IllegalStateException("the task ended while weight block " + block + " was awaited");
+                    try {
+                        return answer.get(STOP_POLL_MS, TimeUnit.MILLISECONDS);
+                    } catch (TimeoutException e) {
+                        // not yet: look whether the task is ending, and wait on
+                    } catch (ExecutionException e) {
+                        if (e.getCause() instanceof RpcTimeoutException) break; // ask again
+                        throw new IllegalStateException("waiting for weight block " + block + ": " + e.getCause().getMessage(), e.getCause());
+                    }
+                }
+            }
         }
     }
 }

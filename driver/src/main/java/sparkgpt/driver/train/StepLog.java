@@ -20,7 +20,10 @@ import sparkgpt.worker.io.Json;
 /**
  * A step's wall time splits at three marks: {@link #stepStarted} (before the broadcast), {@link #broadcastDone},
  * {@link #summed} (the gradient is on the driver); {@link #step} then closes it after the update. The slowest
- * partition's compute and weight fetch come with the sum and are subtracted from the job's time.
+ * partition's compute and weight fetch come with the sum and are subtracted from the job's time. Where the next
+ * step's weights go out during the update ({@link #firstOut}), the update counts until the first of them: the
+ * rest of it runs beside the next step's fetch and forward, and what the next step waits for of it counts in that
+ * step's fetch (broadcast).
  */
 final class StepLog {
     private final JavaSparkContext sc;
@@ -29,7 +32,7 @@ final class StepLog {
     private final double flopsPerToken;
     private ClusterConfig.Peak peak; // known from the first step, which reports the device the kernels ran on
     private final long tokensPerStep;
-    private long t0, t1, t2;
+    private long t0, t1, t2, tOut;
     private double stepMsAverage; // for the ETA; not in checkpoints: it re-forms within ~10 steps
     private double bestVal;
     private int badInARow; // non-finite steps since the last finite one
@@ -74,6 +77,16 @@ final class StepLog {
 
     void summed() {
         t2 = System.nanoTime();
+        tOut = 0;
+    }
+
+    /**
+     * The first block of the next step's weights has gone out during the update (the job submitted a step ahead over
+     * served weights): the rest of the update overlaps that step's fetch and forward, and counts there (the first
+     * call of a step counts).
+     */
+    void firstOut() {
+        if (tOut == 0) tOut = System.nanoTime();
     }
 
     /**
@@ -92,7 +105,7 @@ final class StepLog {
         long compute = stats.computeMs, fetch = stats.fetchMs;
         long broadcastMs = (t1 - t0) / 1_000_000 + fetch;
         long aggregateMs = Math.max(0, (t2 - t1) / 1_000_000 - compute - fetch);
-        long updateMs = (t3 - t2) / 1_000_000;
+        long updateMs = ((tOut != 0 ? tOut : t3) - t2) / 1_000_000;
         double dataMs = stats.dataNanos / 1e6;
         losses.add(loss);
         timings.add(new Trainer.StepTiming(ms, stats.forwardMs, stats.backwardMs, compute, dataMs, broadcastMs, aggregateMs,

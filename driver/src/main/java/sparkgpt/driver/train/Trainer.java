@@ -88,8 +88,9 @@ public final class Trainer {
         ExecutorMemory.Watch outOfMemory = new ExecutorMemory.Watch(sc); // one line, not retries, when an executor runs out
         boolean done = false;
         int first = start.firstStep();
-        // local mode, fp32 weights: each step's job is submitted one step ahead, over weights it waits for (NextStep)
-        boolean ahead = sc.isLocal() && !weightsBf16 && aggregation.submitsAhead(partitions);
+        // each step's job is submitted one step ahead, over weights it waits for (NextStep): in local mode with fp32
+        // weights, and on a cluster with the weights the driver serves, which the update puts block by block
+        boolean ahead = (sc.isLocal() ? !weightsBf16 : serveWeights) && aggregation.submitsAhead(partitions);
         NextStep next = null;
         long[] layerStarts = layerStarts(layout);
         try (MetricsLog metrics = MetricsLog.open(hadoop, cfg.output().outDir(), start.resumed() != null ? first : -1)) {
@@ -115,7 +116,7 @@ public final class Trainer {
                 WeightBlocks weights;
                 Aggregation.Pending job;
                 if (submitted != null) {
-                    weights = submitted.start();
+                    weights = submitted.start(params);
                     job = submitted.job();
                 } else {
                     // with stream's few executors the driver serves fp32 weight blocks itself (no torrent pieces)
@@ -125,18 +126,34 @@ public final class Trainer {
                     job = aggregation.submit(trainWindows, GradientStep.train(weights, plan, step));
                 }
                 log.broadcastDone();
-                next = ahead && plain(step + 1, cfg, evaluate) ? NextStep.submit(sc, aggregation, trainWindows, params, plan,
-                        step + 1, log.jobDescription("step " + (step + 2))) : null;
+                // local mode submits the next step's job at once: its task starts on the core this step's task frees.
+                // A cluster submits it once this step's job is done: a task of it launched earlier could hold the core
+                // a speculative copy of this step's straggler needs, and wait there for weights that need that copy
+                boolean nextAhead = ahead && plain(step + 1, cfg, evaluate);
+                next = nextAhead && sc.isLocal() ? NextStep.submit(sc, aggregation, trainWindows, params, plan, step + 1,
+                        log.jobDescription("step " + (step + 2)), null) : null;
                 Aggregation.Sum sum = job.await();
                 weights.destroy(); // its job is done; the update below may now write params
                 log.summed();
+                if (nextAhead && !sc.isLocal()) {
+                    next = NextStep.submit(sc, aggregation, trainWindows, params, plan, step + 1,
+                            log.jobDescription("step " + (step + 2)), layerStarts);
+                }
 
                 // the update on the driver, unless the loss or the gradient is not finite: a NaN or an Inf
                 // would reach every weight and the optimizer state, so that step's update is skipped
                 double loss = sum.stats().lossSum() / ((double) B * T);
                 double norm = GradientClip.clip(sum.gradients(), cfg.optimizer().gradClip());
                 boolean finite = Double.isFinite(loss) && Double.isFinite(norm);
-                if (finite) optimizer.update(params, sum.gradients(), (float) lr);
+                // the next step's served weights go out as the update finishes each block (its tasks wait for them)
+                NextStep following = next;
+                if (finite) {
+                    optimizer.update(params, sum.gradients(), (float) lr, upTo -> {
+                        if (following == null) return;
+                        following.written(params, upTo);
+                        if (following.firstOut()) log.firstOut();
+                    });
+                }
                 sum.release();
                 log.step(step, loss, lr, norm, finite, sum.stats());
             }

@@ -3,6 +3,8 @@
 // arrives after the job fails the gather with its name, and a step's blocks are dropped afterwards. A block
 // fetched from the block manager that holds it lands in floats with the same bits (local mode's block manager
 // serves its own fetch over the network); one the holder lacks, or of the wrong size, fails with its name.
+// Weights the driver serves before its update has written them: a task's fetch waits for each block until it is
+// put, and fails (does not hang) when the driver abandons them or the task ends.
 package sparkgpt.driver.step;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -96,10 +98,9 @@ class GradientStreamTest {
         src[7] = Float.MIN_VALUE;
         BlockManager bm = SparkEnv.get().blockManager();
         BlockId id = new BroadcastBlockId(GradientStream.nextId(), "blockfetch_0");
-        ByteBuffer bytes = GradientStream.bytes(src, 0, n);
-        assertTrue(bytes.isDirect());
-        bm.putBytes(id, new ChunkedByteBuffer(bytes), StorageLevel.MEMORY_AND_DISK_SER(), true,
-                scala.reflect.ClassTag$.MODULE$.apply(byte[].class));
+        ChunkedByteBuffer bytes = GradientStream.bytes(src, 0, n);
+        assertTrue(bytes.chunks()[0].isDirect());
+        bm.putBytes(id, bytes, StorageLevel.MEMORY_AND_DISK_SER(), true, scala.reflect.ClassTag$.MODULE$.apply(byte[].class));
         try {
             float[] into = new float[n + 10];
             into[4] = 42f;
@@ -116,6 +117,26 @@ class GradientStreamTest {
     }
 
     @Test
+    void aRemovedBlocksBufferCarriesTheNextPutOfItsSize() {
+        int n = 12_345;
+        BlockManager bm = SparkEnv.get().blockManager();
+        BlockId first = new BroadcastBlockId(GradientStream.nextId(), "pooled_0");
+        ChunkedByteBuffer bytes = GradientStream.bytes(random(n, 1), 0, n);
+        ByteBuffer buffer = bytes.chunks()[0];
+        bm.putBytes(first, bytes, StorageLevel.MEMORY_AND_DISK_SER(), true, scala.reflect.ClassTag$.MODULE$.apply(byte[].class));
+        ChunkedByteBuffer meanwhile = GradientStream.bytes(random(n, 2), 0, n);
+        assertNotSame(buffer, meanwhile.chunks()[0], "a buffer still in a block is not handed out");
+        bm.removeBlock(first, true);
+        float[] next = random(n, 3);
+        ChunkedByteBuffer reused = GradientStream.bytes(next, 0, n);
+        assertSame(buffer, reused.chunks()[0], "the removed block's buffer");
+        float[] back = new float[n];
+        reused.chunks()[0].duplicate().order(java.nio.ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(back);
+        assertArrayEquals(next, back);
+        assertNotSame(buffer, GradientStream.bytes(next, 0, n).chunks()[0], "taken once");
+    }
+
+    @Test
     void aBlockTheHolderDoesNotHaveFailsWithItsName() {
         BlockId id = new BroadcastBlockId(GradientStream.nextId(), "blockfetch_missing");
         IllegalStateException e = assertThrows(IllegalStateException.class, () -> GradientStream.fetchFloats(
@@ -125,9 +146,62 @@ class GradientStreamTest {
 
     @Test
     void aBlockOfTheWrongSizeFailsWithBothSizes() {
-        NioManagedBuffer data = new NioManagedBuffer(GradientStream.bytes(new float[10], 0, 10));
+        NioManagedBuffer data = new NioManagedBuffer(GradientStream.bytes(new float[10], 0, 10).chunks()[0]);
         IllegalStateException e = assertThrows(IllegalStateException.class,
                 () -> GradientStream.floatsFrom(data, new float[12], 0, 12, "partition 1's gradient block 2"));
         assertEquals("partition 1's gradient block 2 has 40 bytes, expected 48", e.getMessage());
+    }
+
+    @Test
+    void aFetchOfServedWeightsWaitsForEachBlockUntilItIsWritten() throws Exception {
+        int size = 9_000;
+        float[] params = random(size, 11);
+        WeightBlocks weights = WeightBlocks.served(sc, size, 4_000, new long[] {3_000});
+        try {
+            float[] into = new float[size];
+            WeightBlocks.Arrival arrival = weights.fetchInto(into);
+            Thread.sleep(300);
+            assertEquals(0, arrival.arrived(), "nothing is put yet");
+            weights.written(params, 2_999); // block 0 is [0, 3000): not final yet
+            Thread.sleep(300);
+            assertEquals(0, arrival.arrived(), "a block goes out only once the update has written all of it");
+            weights.written(params, 6_500); // blocks [0, 3000) and [3000, 7000) are... only the first is final
+            arrival.await(3_000);
+            Thread.sleep(300);
+            assertEquals(3_000, arrival.arrived(), "the second block [3000, 7000) is not final at 6500");
+            weights.written(params, size);
+            arrival.await(size);
+            for (int i = 0; i < size; i++) {
+                assertEquals(Float.floatToRawIntBits(params[i]), Float.floatToRawIntBits(into[i]), "float " + i);
+            }
+            arrival.settle(size);
+        } finally {
+            weights.destroy();
+        }
+    }
+
+    @Test
+    void aFetchOfServedWeightsEndsWhenTheDriverAbandonsThemOrTheTaskEnds() throws Exception {
+        int size = 5_000;
+        float[] params = random(size, 12);
+        WeightBlocks abandoned = WeightBlocks.served(sc, size, 2_000, new long[0]);
+        WeightBlocks.Arrival waiting = abandoned.fetchInto(new float[size]);
+        abandoned.written(params, 2_000);
+        waiting.await(2_000);
+        abandoned.abandon();
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> waiting.await(size));
+        assertTrue(e.getMessage().contains("the driver stopped before this step's weights were written"), e.getMessage());
+        abandoned.destroy();
+
+        WeightBlocks never = WeightBlocks.served(sc, size, 2_000, new long[0]);
+        try {
+            WeightBlocks.Arrival ended = never.fetchInto(new float[size]);
+            long t0 = System.nanoTime();
+            ended.settle(size); // the task ends (killed, failed) while its fetch waits for block 0
+            assertTrue(System.nanoTime() - t0 < 5_000_000_000L, "settle returned once the fetch stopped waiting");
+            assertEquals(0, ended.arrived());
+        } finally {
+            never.destroy();
+        }
     }
 }

@@ -3,6 +3,7 @@ package sparkgpt.worker.optim;
 
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.function.LongConsumer;
 import sparkgpt.kernels.Parallel;
 import sparkgpt.worker.ParameterLayout;
 
@@ -71,6 +72,12 @@ public final class AdamW implements Optimizer {
      */
     @Override
     public void update(float[] params, float[] grads, float lr) {
+        update(params, grads, lr, written -> {});
+    }
+
+    /** Tensor by tensor in the layout's order: written hears the end of each. */
+    @Override
+    public void update(float[] params, float[] grads, float lr, LongConsumer written) {
         step++;
         float b1 = options.beta1(), b2 = options.beta2(), eps = options.eps();
         float[] m = this.m, v = this.v;
@@ -92,6 +99,7 @@ public final class AdamW implements Optimizer {
                     params[i] = p - stepSize * (mi / denom);
                 }
             });
+            written.accept((long) base + t.size());
         }
     }
 }

@@ -3,6 +3,7 @@
 package sparkgpt.worker.optim;
 
 import java.util.Map;
+import java.util.function.LongConsumer;
 
 /**
  * An update rule over the flat parameter buffer. Its state is a set of named tensors, each a flat buffer
@@ -15,6 +16,15 @@ public interface Optimizer {
 
     /** One update of params by grads at learning rate lr; counts one step. */
     void update(float[] params, float[] grads, float lr);
+
+    /**
+     * {@link #update}, telling written the end of each prefix of params it has finished (ascending, the last one
+     * params.length): the weights written so far can go out while the rest is still being updated.
+     */
+    default void update(float[] params, float[] grads, float lr, LongConsumer written) {
+        update(params, grads, lr);
+        written.accept(params.length);
+    }
 
     /** Updates taken so far (torch's state['step']). */
     int step();
