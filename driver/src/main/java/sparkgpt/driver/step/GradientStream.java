@@ -27,9 +27,12 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
+import io.netty.buffer.ByteBuf;
 import org.apache.spark.SparkContext;
 import org.apache.spark.SparkEnv;
 import org.apache.spark.network.buffer.ManagedBuffer;
+import org.apache.spark.network.buffer.NettyManagedBuffer;
+import org.apache.spark.network.buffer.NioManagedBuffer;
 import org.apache.spark.network.shuffle.BlockFetchingListener;
 import org.apache.spark.scheduler.SparkListener;
 import org.apache.spark.scheduler.SparkListenerBlockUpdated;
@@ -244,6 +247,8 @@ public final class GradientStream {
         private final int partitions;
         private final float[] into;
         private final GradientSum[] sums;
+        /** The arrays each partition's block k was fetched into, until the block's sum is in place. */
+        private final float[][][] fetched;
         private final boolean[][] announced;
         /** Where each block's put was reported (fetched from there first); null: not reported, or that fetch failed. */
         private final BlockManagerId[][] where;
@@ -257,6 +262,7 @@ public final class GradientStream {
             this.partitions = partitions;
             this.into = into;
             this.sums = new GradientSum[channel.blocks()];
+            this.fetched = new float[channel.blocks()][partitions][];
             this.announced = new boolean[partitions][channel.blocks()];
             this.where = new BlockManagerId[partitions][channel.blocks()];
         }
@@ -303,7 +309,7 @@ public final class GradientStream {
         private void fetchAll(int p) {
             try {
                 for (int k = sums.length - 1; k >= 0; k--) {
-                    float[] g = new float[(int) (channel.starts()[k + 1] - channel.starts()[k])];
+                    float[] g = FloatPool.take((int) (channel.starts()[k + 1] - channel.starts()[k]));
                     if (!fetch(p, k, g)) return; // stopped
                     add(p, k, g);
                 }
@@ -366,10 +372,13 @@ public final class GradientStream {
             synchronized (sums) {
                 // one lock for all blocks: a block's sums are short beside its fetch, and the adds use every core
                 sums[k] = sums[k] == null ? GradientSum.ofPartition(p, g) : GradientSum.merge(sums[k], GradientSum.ofPartition(p, g));
+                fetched[k][p] = g;
                 if (sums[k].partitions() < partitions) return;
                 float[] total = sums[k].gradients()[0];
                 System.arraycopy(total, 0, into, (int) channel.starts()[k], total.length);
                 sums[k] = null;
+                for (float[] used : fetched[k]) FloatPool.giveBack(used); // the next step fetches into them
+                java.util.Arrays.fill(fetched[k], null);
             }
             synchronized (this) {
                 summed++;
@@ -378,15 +387,44 @@ public final class GradientStream {
         }
     }
 
+    /**
+     * The driver's arrays that partitions' blocks are fetched into, reused from step to step instead of allocated
+     * (and zeroed, and collected) anew: 106 MB a step for the bench model's two partitions. At most MAX_BYTES are
+     * kept, so that a large model's many blocks do not stay on the heap between steps.
+     */
+    static final class FloatPool {
+        private FloatPool() {}
+
+        static final long MAX_BYTES = 256L << 20;
+        private static final Map<Integer, Queue<float[]>> FREE = new ConcurrentHashMap<>();
+        private static final AtomicLong KEPT = new AtomicLong();
+
+        static float[] take(int floats) {
+            float[] a = FREE.computeIfAbsent(floats, n -> new ConcurrentLinkedQueue<>()).poll();
+            if (a == null) return new float[floats];
+            KEPT.addAndGet(-4L * floats);
+            return a;
+        }
+
+        static void giveBack(float[] a) {
+            if (a == null || KEPT.addAndGet(4L * a.length) > MAX_BYTES) {
+                if (a != null) KEPT.addAndGet(-4L * a.length);
+                return;
+            }
+            FREE.computeIfAbsent(a.length, n -> new ConcurrentLinkedQueue<>()).add(a);
+        }
+    }
+
     // ---- one block of little-endian fp32, fetched from the block manager that holds it straight into floats ----
     // BlockManager.getRemoteBytes asks the master where a block is (an RPC), fetches it, and copies the received
     // frame twice on the heap (BlockTransferService.fetchBlockSync: the frame's many network buffers merged into one,
     // then into a ByteBuffer of its own) before the caller copies it into floats. The weights' blocks (on the driver)
     // and a gradient block (where its put was reported) are fetched from the block manager known to hold them, and
-    // the network thread that receives one reads the frame's buffers through a stream into the floats, 64 KiB at a
-    // time: one copy of the block, and no allocation of its size.
+    // the network thread that receives one copies the frame's buffers, as the socket filled them, into the floats: one
+    // copy of the block, and no allocation of its size. (Through a stream, 64 KiB at a time into a byte array and
+    // from there into the floats, the bytes were copied twice; the stream stays for blocks read from disk.)
 
-    /** Bytes read from the frame at a time, as floats through a view of the same bytes. */
+    /** Bytes read from a stream at a time, as floats through a view of the same bytes. */
     private static final int FETCH_CHUNK = 1 << 16;
 
     private record Chunk(byte[] bytes, FloatBuffer floats) {}
@@ -428,10 +466,49 @@ public final class GradientStream {
         }
     }
 
-    /** A received block's bytes (little-endian fp32) into into[at, at + len). */
+    /**
+     * A received block's bytes (little-endian fp32) into into[at, at + len): straight from the network buffers they
+     * arrived in where they are in memory (a frame as received, or a buffer), else through a stream.
+     */
     static void floatsFrom(ManagedBuffer data, float[] into, int at, int len, String what) throws IOException {
+        if (data instanceof NettyManagedBuffer || data instanceof NioManagedBuffer) {
+            if (data.size() != 4L * len) throw new IllegalStateException(what + " has " + data.size() + " bytes, expected " + 4L * len);
+            ByteBuf buf = (ByteBuf) data.convertToNetty(); // a retained view of the same memory
+            try {
+                floatsFrom(buf.nioBuffers(), into, at, len, what);
+            } finally {
+                buf.release();
+            }
+            return;
+        }
         try (InputStream in = data.createInputStream()) {
             floatsFrom(data.size(), in, into, at, len, what);
+        }
+    }
+
+    /**
+     * The little-endian floats in parts, one after the other, into into[at, at + len). A frame arrives as the
+     * socket's reads, whose sizes need not be multiples of 4: a float cut between two parts is put together.
+     */
+    static void floatsFrom(ByteBuffer[] parts, float[] into, int at, int len, String what) {
+        ByteBuffer cut = ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN);
+        int done = 0;
+        for (ByteBuffer part : parts) {
+            ByteBuffer b = part.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+            if (cut.position() > 0) {
+                while (cut.hasRemaining() && b.hasRemaining()) cut.put(b.get());
+                if (cut.hasRemaining()) continue;
+                into[at + done++] = cut.getFloat(0);
+                cut.clear();
+            }
+            int n = Math.min(b.remaining() / 4, len - done);
+            b.asFloatBuffer().get(into, at + done, n);
+            done += n;
+            b.position(b.position() + 4 * n);
+            while (b.hasRemaining() && done < len) cut.put(b.get());
+        }
+        if (done != len || cut.position() > 0) {
+            throw new IllegalStateException(what + " ended after " + (4L * done + cut.position()) + " of " + 4L * len + " bytes");
         }
     }
 

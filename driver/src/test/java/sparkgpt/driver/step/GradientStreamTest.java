@@ -145,6 +145,38 @@ class GradientStreamTest {
     }
 
     @Test
+    void floatsCutBetweenTheSocketsReadsArePutTogether() {
+        int n = 1_000;
+        float[] src = random(n, 9);
+        ByteBuffer all = ByteBuffer.allocateDirect(4 * n).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        all.asFloatBuffer().put(src);
+        int[] cuts = {0, 3, 8, 9, 10, 11, 401, 1_998, 2_000, 4 * n}; // parts of 3, 5, 1, 1, 1, 390, ... bytes, one empty
+        ByteBuffer[] parts = new ByteBuffer[cuts.length - 1];
+        for (int i = 0; i + 1 < cuts.length; i++) parts[i] = all.duplicate().position(cuts[i]).limit(cuts[i + 1]).slice();
+        float[] into = new float[n + 2];
+        GradientStream.floatsFrom(parts, into, 1, n, "test block");
+        for (int i = 0; i < n; i++) assertEquals(Float.floatToRawIntBits(src[i]), Float.floatToRawIntBits(into[1 + i]), "float " + i);
+        assertEquals(0f, into[0]);
+        assertEquals(0f, into[n + 1]);
+
+        ByteBuffer[] short1 = {all.duplicate().limit(4 * n - 2).slice()};
+        IllegalStateException e = assertThrows(IllegalStateException.class,
+                () -> GradientStream.floatsFrom(short1, new float[n], 0, n, "partition 0's gradient block 1"));
+        assertEquals("partition 0's gradient block 1 ended after " + (4 * n - 2) + " of " + 4 * n + " bytes", e.getMessage());
+    }
+
+    @Test
+    void theGathersArraysAreReusedUpToTheirBound() {
+        float[] a = GradientStream.FloatPool.take(777);
+        GradientStream.FloatPool.giveBack(a);
+        assertSame(a, GradientStream.FloatPool.take(777), "given back, taken again");
+        int big = (int) (GradientStream.FloatPool.MAX_BYTES / 4) + 1;
+        float[] tooBig = new float[big];
+        GradientStream.FloatPool.giveBack(tooBig);
+        assertNotSame(tooBig, GradientStream.FloatPool.take(big), "over the bound: not kept");
+    }
+
+    @Test
     void aBlockOfTheWrongSizeFailsWithBothSizes() {
         NioManagedBuffer data = new NioManagedBuffer(GradientStream.bytes(new float[10], 0, 10).chunks()[0]);
         IllegalStateException e = assertThrows(IllegalStateException.class,
