@@ -377,8 +377,10 @@ public final class GradientStream {
                 float[] total = sums[k].gradients()[0];
                 System.arraycopy(total, 0, into, (int) channel.starts()[k], total.length);
                 sums[k] = null;
-                for (float[] used : fetched[k]) FloatPool.giveBack(used); // the next step fetches into them
-                java.util.Arrays.fill(fetched[k], null);
+                for (int q = 0; q < partitions; q++) { // every partition's array: the next step fetches into them
+                    FloatPool.giveBack(fetched[k][q]);
+                    fetched[k][q] = null;
+                }
             }
             synchronized (this) {
                 summed++;
@@ -406,12 +408,10 @@ public final class GradientStream {
             return a;
         }
 
+        /** Keeps a for the next take of its size, unless that would keep more than MAX_BYTES. */
         static void giveBack(float[] a) {
-            if (a == null || KEPT.addAndGet(4L * a.length) > MAX_BYTES) {
-                if (a != null) KEPT.addAndGet(-4L * a.length);
-                return;
-            }
-            FREE.computeIfAbsent(a.length, n -> new ConcurrentLinkedQueue<>()).add(a);
+            if (KEPT.addAndGet(4L * a.length) > MAX_BYTES) KEPT.addAndGet(-4L * a.length);
+            else FREE.computeIfAbsent(a.length, n -> new ConcurrentLinkedQueue<>()).add(a);
         }
     }
 
@@ -472,7 +472,7 @@ public final class GradientStream {
      */
     static void floatsFrom(ManagedBuffer data, float[] into, int at, int len, String what) throws IOException {
         if (data instanceof NettyManagedBuffer || data instanceof NioManagedBuffer) {
-            if (data.size() != 4L * len) throw new IllegalStateException(what + " has " + data.size() + " bytes, expected " + 4L * len);
+            checkSize(data.size(), len, what);
             ByteBuf buf = (ByteBuf) data.convertToNetty(); // a retained view of the same memory
             try {
                 floatsFrom(buf.nioBuffers(), into, at, len, what);
@@ -484,6 +484,11 @@ public final class GradientStream {
         try (InputStream in = data.createInputStream()) {
             floatsFrom(data.size(), in, into, at, len, what);
         }
+    }
+
+    /** A block of size bytes holds len floats, or fails with both sizes. */
+    private static void checkSize(long size, int len, String what) {
+        if (size != 4L * len) throw new IllegalStateException(what + " has " + size + " bytes, expected " + 4L * len);
     }
 
     /**
@@ -514,7 +519,7 @@ public final class GradientStream {
 
     /** size bytes of little-endian fp32 from in into into[at, at + len); what names the block in an error. */
     static void floatsFrom(long size, InputStream in, float[] into, int at, int len, String what) throws IOException {
-        if (size != 4L * len) throw new IllegalStateException(what + " has " + size + " bytes, expected " + 4L * len);
+        checkSize(size, len, what);
         Chunk chunk = CHUNKS.get();
         for (int done = 0; done < len; ) {
             int n = Math.min(FETCH_CHUNK / 4, len - done);

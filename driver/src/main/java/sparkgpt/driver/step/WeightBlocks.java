@@ -447,10 +447,12 @@ public final class WeightBlocks implements Serializable {
         /** An executor's question: is block (of the weights with this id) put? The answer: how many are. */
         record Ask(long id, int block) implements Serializable {}
 
+        /** A fetch waiting for block, answered through context. */
+        private record Waiting(int block, RpcCallContext context) {}
+
         private static final class Progress {
             int put;
-            final List<Ask> asks = new ArrayList<>();
-            final List<RpcCallContext> askers = new ArrayList<>();
+            final List<Waiting> waiting = new ArrayList<>();
         }
 
         private static final Map<SparkEnv, Served> ON = new WeakHashMap<>();
@@ -488,13 +490,11 @@ public final class WeightBlocks implements Serializable {
         synchronized void put(long id, int count) {
             Progress p = progress.get(id);
             p.put = count;
-            for (int i = p.asks.size() - 1; i >= 0; i--) {
-                if (p.asks.get(i).block() < count) {
-                    p.askers.get(i).reply(count);
-                    p.asks.remove(i);
-                    p.askers.remove(i);
-                }
-            }
+            p.waiting.removeIf(w -> {
+                if (w.block() >= count) return false;
+                w.context().reply(count);
+                return true;
+            });
         }
 
         /** Weights id will not be put (any more): who waits for them fails with why. */
@@ -502,7 +502,7 @@ public final class WeightBlocks implements Serializable {
             Progress p = progress.remove(id);
             if (p == null) return;
             closed.put(id, why);
-            for (RpcCallContext c : p.askers) c.sendFailure(new IllegalStateException(why));
+            for (Waiting w : p.waiting) w.context().sendFailure(new IllegalStateException(why));
         }
 
         private synchronized void asked(Ask ask, RpcCallContext context) {
@@ -512,8 +512,7 @@ public final class WeightBlocks implements Serializable {
             } else if (ask.block() < p.put) {
                 context.reply(p.put);
             } else {
-                p.asks.add(ask);
-                p.askers.add(context);
+                p.waiting.add(new Waiting(ask.block(), context));
             }
         }
 
