@@ -5,13 +5,10 @@
 // block manager that holds them straight into floats (also the weights' blocks, WeightBlocks.served).
 package sparkgpt.driver.step;
 
-import java.io.EOFException;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.Serializable;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.FloatBuffer;
 import java.util.Collections;
 import java.util.Map;
 import java.util.Queue;
@@ -352,8 +349,11 @@ public final class GradientStream {
                 }
                 Option<ChunkedByteBuffer> got = bm.getRemoteBytes(id);
                 if (got.isDefined()) {
-                    try (InputStream in = got.get().toInputStream(true)) { // disposes the bytes once read
-                        floatsFrom(got.get().size(), in, g, 0, g.length, what);
+                    try {
+                        checkSize(got.get().size(), g.length, what);
+                        floatsFrom(got.get().getChunks(), g, 0, g.length, what);
+                    } finally {
+                        got.get().dispose();
                     }
                     return true;
                 }
@@ -421,18 +421,8 @@ public final class GradientStream {
     // then into a ByteBuffer of its own) before the caller copies it into floats. The weights' blocks (on the driver)
     // and a gradient block (where its put was reported) are fetched from the block manager known to hold them, and
     // the network thread that receives one copies the frame's buffers, as the socket filled them, into the floats: one
-    // copy of the block, and no allocation of its size. (Through a stream, 64 KiB at a time into a byte array and
-    // from there into the floats, the bytes were copied twice; the stream stays for blocks read from disk.)
-
-    /** Bytes read from a stream at a time, as floats through a view of the same bytes. */
-    private static final int FETCH_CHUNK = 1 << 16;
-
-    private record Chunk(byte[] bytes, FloatBuffer floats) {}
-
-    private static final ThreadLocal<Chunk> CHUNKS = ThreadLocal.withInitial(() -> {
-        byte[] b = new byte[FETCH_CHUNK];
-        return new Chunk(b, ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer());
-    });
+    // copy of the block, and no allocation of its size (through a stream, 64 KiB at a time into a byte array and
+    // from there into the floats, the bytes were copied twice).
 
     /**
      * Fetches block id from the block manager {@code from} into into[at, at + len); what names the block in an error.
@@ -468,21 +458,19 @@ public final class GradientStream {
 
     /**
      * A received block's bytes (little-endian fp32) into into[at, at + len): straight from the network buffers they
-     * arrived in where they are in memory (a frame as received, or a buffer), else through a stream.
+     * arrived in (a frame as received, or a buffer); a block read from disk, from its file's bytes.
      */
     static void floatsFrom(ManagedBuffer data, float[] into, int at, int len, String what) throws IOException {
-        if (data instanceof NettyManagedBuffer || data instanceof NioManagedBuffer) {
-            checkSize(data.size(), len, what);
-            ByteBuf buf = (ByteBuf) data.convertToNetty(); // a retained view of the same memory
-            try {
-                floatsFrom(buf.nioBuffers(), into, at, len, what);
-            } finally {
-                buf.release();
-            }
+        checkSize(data.size(), len, what);
+        if (!(data instanceof NettyManagedBuffer || data instanceof NioManagedBuffer)) {
+            floatsFrom(new ByteBuffer[] {data.nioByteBuffer()}, into, at, len, what);
             return;
         }
-        try (InputStream in = data.createInputStream()) {
-            floatsFrom(data.size(), in, into, at, len, what);
+        ByteBuf buf = (ByteBuf) data.convertToNetty(); // a retained view of the same memory
+        try {
+            floatsFrom(buf.nioBuffers(), into, at, len, what);
+        } finally {
+            buf.release();
         }
     }
 
@@ -514,21 +502,6 @@ public final class GradientStream {
         }
         if (done != len || cut.position() > 0) {
             throw new IllegalStateException(what + " ended after " + (4L * done + cut.position()) + " of " + 4L * len + " bytes");
-        }
-    }
-
-    /** size bytes of little-endian fp32 from in into into[at, at + len); what names the block in an error. */
-    static void floatsFrom(long size, InputStream in, float[] into, int at, int len, String what) throws IOException {
-        checkSize(size, len, what);
-        Chunk chunk = CHUNKS.get();
-        for (int done = 0; done < len; ) {
-            int n = Math.min(FETCH_CHUNK / 4, len - done);
-            if (in.readNBytes(chunk.bytes(), 0, 4 * n) != 4 * n) {
-                throw new EOFException(what + " ended after " + 4L * done + " of " + 4L * len + " bytes");
-            }
-            chunk.floats().clear();
-            chunk.floats().get(into, at + done, n);
-            done += n;
         }
     }
 }
